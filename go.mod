@@ -1,0 +1,3 @@
+module github.com/overcast-cloud/overcast
+
+go 1.26
