@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian machine to a running Overcast: installs the dependencies, builds the binary
+# into ./bin/overcast and starts it on 127.0.0.1:4566 with its embedded defaults (account 000000000000, root
+# keys test/test, data under ./data). Extra arguments go to `overcast serve`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+scripts/deps.sh
+go build -o bin/overcast ./cmd/overcast
+exec bin/overcast serve --data-dir "${OVERCAST_DATA_DIR:-./data}" "$@"

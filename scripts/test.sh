@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite: dependencies, generated code freshness, vet, unit and wire tests, a short fuzz of every
+# decoder, and the end-to-end tests that drive a real Overcast with aws-sdk-go-v2, the AWS CLI and boto3.
+# Tests that need root run here; they are never skipped in CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+scripts/deps.sh
+
+echo "== generated code is current"
+go generate ./api
+if [ -n "$(git status --porcelain -- api 2>/dev/null)" ]; then
+  git status --porcelain -- api | head
+  echo "generated code is stale: run 'go generate ./api' and commit" >&2
+  exit 1
+fi
+
+echo "== vet"
+go vet ./...
+
+echo "== tests"
+go test -count=1 -timeout 20m ./...
+
+echo "== fuzz (brief)"
+fuzztime="${FUZZTIME:-5s}"
+for pkg in $(go list ./internal/... ./api/...); do
+  for f in $(go test -list 'Fuzz.*' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+    echo "fuzz $pkg $f"
+    go test -run '^$' -fuzz "^${f}\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+  done
+done
+echo "fuzz done"
