@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/overcast-cloud/overcast/api/autoscaling"
@@ -57,6 +59,10 @@ type app struct {
 func assemble(cfg appConfig) (*app, error) {
 	dir := iam.NewDirectory(cfg.Store, iam.RootKey{Account: cfg.Account, AccessKeyID: cfg.RootAccessKey, SecretAccessKey: cfg.RootSecretKey}, cfg.Clock.Now)
 	s3svc := svcs3.New(svcs3.Config{Store: cfg.Store, DataDir: cfg.DataDir, Clock: cfg.Clock.Now})
+	// A write cut short by a crash leaves a body file no record names; sweep before serving.
+	if err := s3svc.Recover(context.Background()); err != nil {
+		return nil, fmt.Errorf("recovering S3 objects: %w", err)
+	}
 
 	codecs := map[string]protocol.Codec{
 		wire.ProtocolEC2:       ec2query.New(),
@@ -76,7 +82,7 @@ func assemble(cfg appConfig) (*app, error) {
 		return b
 	}
 	ec2b := bind(apiec2.Model, apiec2.Handlers(svcec2.New()))
-	iamb := bind(apiiam.Model, apiiam.Handlers(svciam.New(cfg.Store, dir, cfg.Clock.Now)))
+	iamb := bind(apiiam.Model, apiiam.Handlers(svciam.New(dir)))
 	iamb.Resources = gateway.IAMResources
 	stsb := bind(apists.Model, apists.Handlers(svcsts.New(dir, cfg.Clock.Now)))
 	stsb.Resources = gateway.STSResources

@@ -47,9 +47,9 @@ func (g *Gateway) authorize(ctx context.Context, c *Call, in map[string]any) err
 	}
 	for _, res := range resources {
 		req := policy.Request{Action: action, Resources: []string{res}, Principal: p.ARN, Context: cond}
-		d := policy.Evaluate(identity, req)
+		d := policy.Evaluate(identity, req).Decision
 		if d == policy.Allow && session != nil {
-			if sd := policy.Evaluate([]*policy.Policy{session}, req); sd != policy.Allow {
+			if sd := policy.Evaluate([]*policy.Policy{session}, req).Decision; sd != policy.Allow {
 				return accessDenied(c, action, res, sd == policy.ExplicitDeny, "a session policy")
 			}
 		}

@@ -48,10 +48,11 @@ type Config struct {
 
 // Gateway is the http.Handler for every AWS service.
 type Gateway struct {
-	reg   *Registry
-	id    Identity
-	clock func() time.Time
-	log   *slog.Logger
+	verifier *sigv4.Verifier
+	reg      *Registry
+	id       Identity
+	clock    func() time.Time
+	log      *slog.Logger
 }
 
 // New returns a Gateway.
@@ -62,7 +63,8 @@ func New(cfg Config) *Gateway {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Gateway{reg: cfg.Registry, id: cfg.Identity, clock: cfg.Clock, log: cfg.Logger}
+	return &Gateway{reg: cfg.Registry, id: cfg.Identity, clock: cfg.Clock, log: cfg.Logger,
+		verifier: sigv4.New(secrets{cfg.Identity})}
 }
 
 // Call is one request on its way through the gateway.
@@ -78,7 +80,8 @@ type Call struct {
 	Region    string
 	Now       time.Time
 
-	pathStyle *url.URL // an S3 virtual-hosted request's URL in path style
+	pathStyle     *url.URL // an S3 virtual-hosted request's URL in path style
+	virtualBucket string   // the bucket a virtual-hosted S3 request names in its Host
 }
 
 // ServeHTTP runs the request through the pipeline.
@@ -205,28 +208,34 @@ func (g *Gateway) authenticate(c *Call) error {
 	if err := g.bufferBody(c); err != nil {
 		return err
 	}
-	secrets := &secretLookup{id: g.id}
-	res, err := sigv4.Verify(c.R.Context(), c.R, c.Body, c.Now, secrets)
+	slot := &credSlot{}
+	ctx := context.WithValue(c.R.Context(), credSlotKey{}, slot)
+	body := c.Body
+	if body == nil && !streamsInput(c.Op) {
+		body = []byte{}
+	}
+	res, err := g.verifier.Verify(ctx, sigv4.Input{Request: c.R, Body: body, VirtualBucket: c.virtualBucket}, time.Now())
 	if err != nil {
-		if errors.Is(secrets.err, iam.ErrExpired) {
-			return expiredToken(c)
-		}
 		var se *sigv4.Error
 		if errors.As(err, &se) {
 			code, status := se.AWSCode(c.Binding.Model.Name, c.Protocol)
-			return &apierr.Error{Class: apierr.Unauthenticated, Code: code, Message: se.Message, Status: status}
+			return &apierr.Error{Class: apierr.Unauthenticated, Code: code, Message: se.AWSMessage(c.Binding.Model.Name, c.Protocol), Status: status}
 		}
 		return err
 	}
-	if secrets.cred == nil || secrets.cred.Principal == nil {
+	if slot.cred == nil || slot.cred.Principal == nil {
 		return apierr.New(apierr.Unauthenticated, "", "The security token included in the request is invalid.")
+	}
+	if res.Payload != nil {
+		c.Body = res.Payload
+		c.R.Body = io.NopCloser(bytes.NewReader(res.Payload))
 	}
 	if c.pathStyle != nil {
 		c.R.URL = c.pathStyle
 	}
-	c.Principal = secrets.cred.Principal
+	c.Principal = slot.cred.Principal
 	c.Region = res.Region
-	if c.Region == "" || c.Region == "us-east-1" || c.Binding.Model.GlobalEndpoint && c.Region == "aws-global" {
+	if c.Region == "" || c.Region == "aws-global" {
 		c.Region = awsctx.DefaultRegion
 	}
 	if !regions.Valid(c.Region) {
@@ -247,35 +256,28 @@ func invalidRegionCode(c *Call) string {
 	return "InvalidClientTokenId"
 }
 
-func expiredToken(c *Call) error {
-	switch familyOf(c.Protocol) {
-	case famEC2:
-		return &apierr.Error{Class: apierr.Unauthenticated, Code: "RequestExpired", Message: "Request has expired.", Status: 400}
-	case famJSON, famRESTJSON:
-		return &apierr.Error{Class: apierr.Unauthenticated, Code: "ExpiredTokenException", Message: "The security token included in the request is expired", Status: 400}
-	case famS3:
-		return &apierr.Error{Class: apierr.Unauthenticated, Code: "ExpiredToken", Message: "The provided token has expired.", Status: 400}
-	}
-	return &apierr.Error{Class: apierr.Unauthenticated, Code: "ExpiredToken", Message: "The security token included in the request is expired", Status: 400}
-}
+// credSlot keeps, for one request, the credential the verifier looked up, so that the principal is resolved
+// by the same read that gave the secret.
+type credSlot struct{ cred *iam.Credential }
 
-// secretLookup adapts Identity to the verifier and keeps the credential it found.
-type secretLookup struct {
-	id   Identity
-	cred *iam.Credential
-	err  error
-}
+type credSlotKey struct{}
 
-func (s *secretLookup) SecretFor(ctx context.Context, accessKeyID string) (string, string, error) {
+// secrets adapts Identity to the verifier.
+type secrets struct{ id Identity }
+
+func (s secrets) SecretFor(ctx context.Context, accessKeyID string) (string, string, error) {
 	cred, err := s.id.Credentials(ctx, accessKeyID)
-	if err != nil {
-		s.err = err
-		if errors.Is(err, iam.ErrUnknownKey) || errors.Is(err, iam.ErrExpired) {
-			return "", "", sigv4.ErrUnknownKey
-		}
+	switch {
+	case errors.Is(err, iam.ErrExpired):
+		return "", "", sigv4.ErrTokenExpired
+	case errors.Is(err, iam.ErrUnknownKey):
+		return "", "", sigv4.ErrUnknownKey
+	case err != nil:
 		return "", "", err
 	}
-	s.cred = cred
+	if slot, ok := ctx.Value(credSlotKey{}).(*credSlot); ok {
+		slot.cred = cred
+	}
 	return cred.Secret, cred.SessionToken, nil
 }
 

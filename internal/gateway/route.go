@@ -69,7 +69,7 @@ func (g *Gateway) routeWithin(c *Call) error {
 		c.Protocol = b.Model.Protocol
 		path := r.URL.EscapedPath()
 		if b.Model.Name == "s3" {
-			c.pathStyle = virtualHostToPath(r)
+			c.pathStyle, c.virtualBucket = virtualHostToPath(r)
 			if c.pathStyle != nil {
 				path = c.pathStyle.EscapedPath()
 			}
@@ -146,13 +146,13 @@ func isForm(r *http.Request) bool {
 // virtualHostToPath rewrites a virtual-hosted S3 request (bucket.s3.<anything>, bucket.s3-<region>.<anything>
 // or bucket.localhost) to path style, which is what the codec uses; it returns nil for a path-style request.
 // The gateway swaps the URL in only after the signature, which covers the URL as the client sent it.
-func virtualHostToPath(r *http.Request) *url.URL {
+func virtualHostToPath(r *http.Request) (*url.URL, string) {
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
 	if net.ParseIP(host) != nil {
-		return nil
+		return nil, ""
 	}
 	bucket := ""
 	if i := strings.Index(host, ".s3."); i > 0 {
@@ -163,10 +163,10 @@ func virtualHostToPath(r *http.Request) *url.URL {
 		bucket = strings.TrimSuffix(host, ".localhost")
 	}
 	if bucket == "" || strings.HasPrefix(host, "s3.") {
-		return nil
+		return nil, ""
 	}
 	u := *r.URL
 	u.Path = "/" + bucket + r.URL.Path
 	u.RawPath = "/" + url.PathEscape(bucket) + r.URL.EscapedPath()
-	return &u
+	return &u, bucket
 }
