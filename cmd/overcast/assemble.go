@@ -67,10 +67,10 @@ func assemble(cfg appConfig) (*app, error) {
 	codecs := map[string]protocol.Codec{
 		wire.ProtocolEC2:       ec2query.New(),
 		wire.ProtocolQuery:     query.New(),
-		wire.ProtocolJSON:      awsjson.New(),
+		wire.ProtocolJSON:      awsjson.Codec{},
 		wire.ProtocolRESTJSON:  restjson.New(),
 		wire.ProtocolRESTXML:   restxml.New(),
-		wire.ProtocolRPCv2CBOR: rpcv2cbor.New(),
+		wire.ProtocolRPCv2CBOR: rpcv2cbor.Codec{},
 	}
 	bind := func(m *wire.Service, h map[string]wire.Handler) *gateway.Binding {
 		b := &gateway.Binding{Model: m, Handlers: h, Codecs: map[string]protocol.Codec{}}

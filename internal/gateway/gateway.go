@@ -36,6 +36,8 @@ type Identity interface {
 	Credentials(ctx context.Context, accessKeyID string) (*iam.Credential, error)
 	PoliciesFor(ctx context.Context, p *awsctx.Principal) (identity []*policy.Policy, session *policy.Policy, err error)
 	PrincipalTags(ctx context.Context, p *awsctx.Principal) (map[string]string, error)
+	// NoteKeyUse records that an access key signed a request, for GetAccessKeyLastUsed.
+	NoteKeyUse(accessKeyID, service, region string)
 }
 
 // Config wires a Gateway.
@@ -240,6 +242,9 @@ func (g *Gateway) authenticate(c *Call) error {
 	}
 	if !regions.Valid(c.Region) {
 		return apierr.New(apierr.Unauthenticated, invalidRegionCode(c), "The region '%s' is not a commercial AWS region that Overcast serves.", c.Region)
+	}
+	if c.Principal.Type == "User" && c.Principal.SessionToken == "" {
+		g.id.NoteKeyUse(res.AccessKeyID, c.Binding.IAMPrefix, c.Region)
 	}
 	return nil
 }

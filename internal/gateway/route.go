@@ -67,14 +67,16 @@ func (g *Gateway) routeWithin(c *Call) error {
 		c.Protocol = wire.ProtocolQuery
 	case b.router != nil:
 		c.Protocol = b.Model.Protocol
-		path := r.URL.EscapedPath()
+		match := r
 		if b.Model.Name == "s3" {
 			c.pathStyle, c.virtualBucket = virtualHostToPath(r)
 			if c.pathStyle != nil {
-				path = c.pathStyle.EscapedPath()
+				pathStyle := *r
+				pathStyle.URL = c.pathStyle
+				match = &pathStyle
 			}
 		}
-		op, ok := b.router.Match(r.Method, path, r.URL.Query())
+		op, ok := b.router.MatchRequest(match)
 		if !ok {
 			c.Op = nil
 			return unknownOperation(c.Protocol, r.Method+" "+r.URL.Path)

@@ -65,8 +65,8 @@ func TestCLIIdentityFlow(t *testing.T) {
 	if err := os.WriteFile(file, []byte("hello from overcast\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	mustJSON(root, nil, "s3", "mb", "s3://b")
-	mustJSON(root, nil, "s3", "cp", file, "s3://b/k")
+	mustJSON(root, nil, "s3", "mb", "s3://bkt")
+	mustJSON(root, nil, "s3", "cp", file, "s3://bkt/k")
 
 	dev := keys(key.AccessKey.AccessKeyId, key.AccessKey.SecretAccessKey, "")
 	mustJSON(dev, &ident, "sts", "get-caller-identity")
@@ -74,15 +74,15 @@ func TestCLIIdentityFlow(t *testing.T) {
 		t.Fatalf("dev identity: %+v", ident)
 	}
 	out, errOut, err := s.cli(dev, "s3", "ls")
-	if err != nil || !strings.Contains(out, " b\n") {
+	if err != nil || !strings.Contains(out, " bkt\n") {
 		t.Fatalf("s3 ls as dev: %v %q %s", err, out, errOut)
 	}
-	out, errOut, err = s.cli(dev, "s3", "cp", "s3://b/k", "-")
+	out, errOut, err = s.cli(dev, "s3", "cp", "s3://bkt/k", "-")
 	if err != nil || out != "hello from overcast\n" {
-		t.Fatalf("s3 cp s3://b/k - as dev: %v %q %s", err, out, errOut)
+		t.Fatalf("s3 cp s3://bkt/k - as dev: %v %q %s", err, out, errOut)
 	}
 	mustFail(dev, "AccessDenied", "s3", "mb", "s3://c")
-	msg := mustFail(dev, "AccessDenied", "s3", "rm", "s3://b/k")
+	msg := mustFail(dev, "AccessDenied", "s3", "rm", "s3://bkt/k")
 	if !strings.Contains(msg, "User: arn:aws:iam::000000000000:user/dev is not authorized to perform: s3:DeleteObject on resource:") {
 		t.Fatalf("denial message: %s", msg)
 	}
@@ -94,8 +94,8 @@ func TestCLIIdentityFlow(t *testing.T) {
 		"--policy-document", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"s3:DeleteObject","Resource":"*"}]}`)
 	mustJSON(root, &key, "iam", "create-access-key", "--user-name", "ops")
 	ops := keys(key.AccessKey.AccessKeyId, key.AccessKey.SecretAccessKey, "")
-	mustJSON(ops, nil, "s3", "cp", file, "s3://b/ops.txt")
-	msg = mustFail(ops, "AccessDenied", "s3", "rm", "s3://b/ops.txt")
+	mustJSON(ops, nil, "s3", "cp", file, "s3://bkt/ops.txt")
+	msg = mustFail(ops, "AccessDenied", "s3", "rm", "s3://bkt/ops.txt")
 	if !strings.Contains(msg, "explicit deny") {
 		t.Fatalf("explicit deny message: %s", msg)
 	}

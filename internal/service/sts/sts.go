@@ -78,7 +78,7 @@ func (s *Service) AssumeRole(ctx context.Context, in *api.AssumeRoleRequest) (*a
 	if in.ExternalId != nil {
 		cond["sts:externalid"] = []string{*in.ExternalId}
 	}
-	if policy.EvaluateResource(trust, policy.Request{Action: "sts:AssumeRole", Resources: []string{role.ARN}, Principal: caller.ARN, Context: cond}) != policy.Allow {
+	if policy.EvaluateResource(trust, policy.Request{Action: "sts:AssumeRole", Resources: []string{role.ARN}, Principal: caller.ARN, Context: cond}).Decision != policy.Allow {
 		return nil, notAuthorized(caller, roleARN)
 	}
 	duration := int32(3600)

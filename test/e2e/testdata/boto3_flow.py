@@ -47,21 +47,21 @@ assert [u["UserName"] for u in users] == ["dev"], users
 expect_error("NoSuchEntity", iam.get_user, UserName="nobody")
 
 s3 = client("s3")
-s3.create_bucket(Bucket="b")
-s3.put_object(Bucket="b", Key="k", Body=b"hello from boto3")
-assert s3.get_object(Bucket="b", Key="k")["Body"].read() == b"hello from boto3"
+s3.create_bucket(Bucket="bkt")
+s3.put_object(Bucket="bkt", Key="k", Body=b"hello from boto3")
+assert s3.get_object(Bucket="bkt", Key="k")["Body"].read() == b"hello from boto3"
 
 # A presigned URL (boto3's default signature for S3 presigning) fetches the object without any client.
-url = s3.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"}, ExpiresIn=300)
+url = s3.generate_presigned_url("get_object", Params={"Bucket": "bkt", "Key": "k"}, ExpiresIn=300)
 with urllib.request.urlopen(url) as resp:
     assert resp.read() == b"hello from boto3"
 
 dev_s3 = client("s3", key["AccessKeyId"], key["SecretAccessKey"])
 names = [b["Name"] for b in dev_s3.list_buckets()["Buckets"]]
-assert names == ["b"], names
-assert dev_s3.get_object(Bucket="b", Key="k")["Body"].read() == b"hello from boto3"
+assert names == ["bkt"], names
+assert dev_s3.get_object(Bucket="bkt", Key="k")["Body"].read() == b"hello from boto3"
 expect_error("AccessDenied", dev_s3.create_bucket, Bucket="c")
-expect_error("AccessDenied", dev_s3.delete_object, Bucket="b", Key="k")
+expect_error("AccessDenied", dev_s3.delete_object, Bucket="bkt", Key="k")
 expect_error("AccessDenied", client("iam", key["AccessKeyId"], key["SecretAccessKey"]).create_user, UserName="eve")
 
 iam.create_user(UserName="ops")
@@ -74,8 +74,8 @@ iam.put_user_policy(UserName="ops", PolicyName="all-but-delete", PolicyDocument=
 }))
 ops_key = iam.create_access_key(UserName="ops")["AccessKey"]
 ops_s3 = client("s3", ops_key["AccessKeyId"], ops_key["SecretAccessKey"])
-ops_s3.put_object(Bucket="b", Key="ops.txt", Body=b"x")
-err = expect_error("AccessDenied", ops_s3.delete_object, Bucket="b", Key="ops.txt")
+ops_s3.put_object(Bucket="bkt", Key="ops.txt", Body=b"x")
+err = expect_error("AccessDenied", ops_s3.delete_object, Bucket="bkt", Key="ops.txt")
 assert "explicit deny" in str(err), err
 
 expect_error("SignatureDoesNotMatch", client("sts", key["AccessKeyId"], "x" * 40).get_caller_identity)

@@ -1,0 +1,294 @@
+package xmlenc
+
+import (
+	"encoding/base64"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/overcast-cloud/overcast/api/wire"
+)
+
+// Timestamp formats as the models spell them.
+const (
+	TimestampISO8601 = "iso8601"
+	TimestampUnix    = "unixTimestamp"
+	TimestampRFC822  = "rfc822"
+)
+
+// iso8601 keeps milliseconds only when they are non-zero (".999" drops trailing zeros), which is what AWS writes
+// and what every SDK's ISO 8601 parser accepts.
+const iso8601 = "2006-01-02T15:04:05.999Z07:00"
+
+// ElementName is the element a structure member is written as: its locationName or its name, except that a
+// flattened list whose member has a locationName repeats under that name (botocore's _member_key_name).
+func ElementName(m *wire.Member) string {
+	if sh := m.Shape; sh.Type == wire.TypeList && m.IsFlattened() && sh.Member != nil && sh.Member.LocationName != "" {
+		return sh.Member.LocationName
+	}
+	return m.WireName()
+}
+
+// listItemName is the element each item of a wrapped list is written as.
+func listItemName(sh *wire.Shape) string {
+	if sh.Member.LocationName != "" {
+		return sh.Member.LocationName
+	}
+	return "member"
+}
+
+func mapKeyNames(sh *wire.Shape) (key, value string) {
+	key, value = "key", "value"
+	if sh.Key.LocationName != "" {
+		key = sh.Key.LocationName
+	}
+	if sh.Value.LocationName != "" {
+		value = sh.Value.LocationName
+	}
+	return key, value
+}
+
+// WriteMembers writes every present member of the structure tree (of shape sh) as its element, in model order.
+// Members bound to HTTP headers, URIs or status codes are not body content and are left to the caller.
+func (w *Writer) WriteMembers(sh *wire.Shape, tree map[string]any) error {
+	for _, m := range sh.Members {
+		v, ok := tree[m.Name]
+		if !ok || v == nil || m.Location != wire.LocationBody {
+			continue
+		}
+		if err := w.WriteValue(m, ElementName(m), v); err != nil {
+			return fmt.Errorf("%s: %w", m.Name, err)
+		}
+	}
+	return nil
+}
+
+// WriteValue writes v, a value tree of m's shape, as the element name (or, for a flattened list or map, as
+// repeated name elements).
+func (w *Writer) WriteValue(m *wire.Member, name string, v any) error {
+	sh := m.Shape
+	switch sh.Type {
+	case wire.TypeStructure:
+		tree, ok := v.(map[string]any)
+		if !ok {
+			return fmt.Errorf("structure %s wants map[string]any, got %T", sh.Name, v)
+		}
+		mark := w.Open(name)
+		if err := w.WriteMembers(sh, tree); err != nil {
+			return err
+		}
+		w.Close(name, mark)
+	case wire.TypeList:
+		return w.writeList(m, name, v)
+	case wire.TypeMap:
+		return w.writeMap(m, name, v)
+	default:
+		w.Open(name)
+		if err := w.appendScalar(m, v); err != nil {
+			return err
+		}
+		w.buf = append(w.buf, '<', '/')
+		w.buf = append(w.buf, name...)
+		w.buf = append(w.buf, '>')
+	}
+	return nil
+}
+
+func (w *Writer) writeList(m *wire.Member, name string, v any) error {
+	items, ok := v.([]any)
+	if !ok {
+		return fmt.Errorf("list %s wants []any, got %T", m.Shape.Name, v)
+	}
+	sh := m.Shape
+	if m.IsFlattened() {
+		for i, e := range items {
+			if e == nil {
+				continue
+			}
+			if err := w.WriteValue(sh.Member, name, e); err != nil {
+				return fmt.Errorf("[%d]: %w", i, err)
+			}
+		}
+		return nil
+	}
+	item := listItemName(sh)
+	mark := w.Open(name)
+	for i, e := range items {
+		if e == nil {
+			continue
+		}
+		if err := w.WriteValue(sh.Member, item, e); err != nil {
+			return fmt.Errorf("[%d]: %w", i, err)
+		}
+	}
+	w.Close(name, mark)
+	return nil
+}
+
+func (w *Writer) writeMap(m *wire.Member, name string, v any) error {
+	entries, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("map %s wants map[string]any, got %T", m.Shape.Name, v)
+	}
+	sh := m.Shape
+	keyName, valueName := mapKeyNames(sh)
+	// Sorted keys make the body deterministic, which clients don't need but tests and caches do.
+	keys := make([]string, 0, len(entries))
+	for k := range entries {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	entry := func(wrapper string, k string) error {
+		mark := w.Open(wrapper)
+		w.Element(keyName, k)
+		if e := entries[k]; e != nil {
+			if err := w.WriteValue(sh.Value, valueName, e); err != nil {
+				return fmt.Errorf("[%q]: %w", k, err)
+			}
+		}
+		w.Close(wrapper, mark)
+		return nil
+	}
+	if m.IsFlattened() {
+		for _, k := range keys {
+			if err := entry(name, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	mark := w.Open(name)
+	for _, k := range keys {
+		if err := entry("entry", k); err != nil {
+			return err
+		}
+	}
+	w.Close(name, mark)
+	return nil
+}
+
+// appendScalar appends the text form of a scalar value of m's shape.
+func (w *Writer) appendScalar(m *wire.Member, v any) error {
+	sh := m.Shape
+	switch sh.Type {
+	case wire.TypeInteger, wire.TypeLong:
+		n, ok := asInt(v)
+		if !ok {
+			return fmt.Errorf("%s %s wants int64, got %T", sh.Type, sh.Name, v)
+		}
+		w.buf = strconv.AppendInt(w.buf, n, 10)
+	case wire.TypeFloat, wire.TypeDouble:
+		f, ok := asFloat(v)
+		if !ok {
+			return fmt.Errorf("%s %s wants float64, got %T", sh.Type, sh.Name, v)
+		}
+		bits := 64
+		if sh.Type == wire.TypeFloat {
+			// A float32 widened to float64 would otherwise print as 1.2000000476837158.
+			bits = 32
+		}
+		w.buf = AppendFloat(w.buf, f, bits)
+	case wire.TypeBoolean:
+		b, ok := v.(bool)
+		if !ok {
+			return fmt.Errorf("boolean %s wants bool, got %T", sh.Name, v)
+		}
+		w.buf = strconv.AppendBool(w.buf, b)
+	case wire.TypeTimestamp:
+		t, ok := v.(time.Time)
+		if !ok {
+			return fmt.Errorf("timestamp %s wants time.Time, got %T", sh.Name, v)
+		}
+		w.buf = AppendTimestamp(w.buf, t, m.TimestampFormatOr(TimestampISO8601))
+	case wire.TypeBlob:
+		var data []byte
+		switch b := v.(type) {
+		case []byte:
+			data = b
+		case string:
+			data = []byte(b)
+		case io.Reader:
+			var err error
+			if data, err = io.ReadAll(b); err != nil {
+				return fmt.Errorf("blob %s: %w", sh.Name, err)
+			}
+		default:
+			return fmt.Errorf("blob %s wants []byte, got %T", sh.Name, v)
+		}
+		w.buf = base64.StdEncoding.AppendEncode(w.buf, data)
+	case wire.TypeDocument:
+		return fmt.Errorf("document %s has no XML form", sh.Name)
+	default: // string, and botocore's legacy "character"
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("%s %s wants string, got %T", sh.Type, sh.Name, v)
+		}
+		w.buf = appendEscaped(w.buf, s, false)
+	}
+	return nil
+}
+
+// AppendTimestamp appends t in a model timestamp format (iso8601 when format is unknown).
+func AppendTimestamp(b []byte, t time.Time, format string) []byte {
+	t = t.UTC()
+	switch format {
+	case TimestampUnix:
+		if ms := t.Nanosecond() / int(time.Millisecond); ms != 0 {
+			return strconv.AppendFloat(b, float64(t.UnixMilli())/1000, 'f', -1, 64)
+		}
+		return strconv.AppendInt(b, t.Unix(), 10)
+	case TimestampRFC822:
+		return t.AppendFormat(b, http.TimeFormat)
+	default:
+		return t.AppendFormat(b, iso8601)
+	}
+}
+
+// AppendFloat appends f the way AWS and the SDKs spell floats: shortest decimal, exponent only for very large
+// or very small magnitudes, and NaN, Infinity, -Infinity for the special values.
+func AppendFloat(b []byte, f float64, bits int) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(b, "NaN"...)
+	case math.IsInf(f, 1):
+		return append(b, "Infinity"...)
+	case math.IsInf(f, -1):
+		return append(b, "-Infinity"...)
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	return strconv.AppendFloat(b, f, format, -1, bits)
+}
+
+// asInt accepts the tree's int64 and the other integer types a hand-built tree might carry.
+func asInt(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return n, true
+	case int:
+		return int64(n), true
+	case int32:
+		return int64(n), true
+	}
+	return 0, false
+}
+
+func asFloat(v any) (float64, bool) {
+	switch n := v.(type) {
+	case float64:
+		return n, true
+	case float32:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	case int:
+		return float64(n), true
+	}
+	return 0, false
+}
