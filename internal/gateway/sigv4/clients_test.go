@@ -136,8 +136,8 @@ func TestS3ClientV2(t *testing.T) {
 // TestBoto3 uses boto3 as the oracle: its SigV2 ("s3") and SigV4 presigned URLs, an S3 upload over TLS, an
 // S3 listing and an STS call.
 func TestBoto3(t *testing.T) {
-	if exec.Command("python3", "-c", "import boto3").Run() != nil {
-		t.Skip("boto3 is not installed")
+	if exec.Command("/usr/bin/python3", "-c", "import boto3").Run() != nil {
+		t.Fatal("boto3 is not installed for /usr/bin/python3; run scripts/deps.sh")
 	}
 	rec := newRecorder()
 	plain := httptest.NewServer(rec)
@@ -171,7 +171,7 @@ client("s3", plain).list_objects_v2(Bucket="bkt", Prefix="a b+c/ü")
 client("sts", plain, temporary=True).get_caller_identity()
 print(json.dumps(out))
 `
-	cmd := exec.Command("python3", "-c", script, plain.URL, tls.URL, longTerm.AccessKeyID, longTerm.SecretAccessKey,
+	cmd := exec.Command("/usr/bin/python3", "-c", script, plain.URL, tls.URL, longTerm.AccessKeyID, longTerm.SecretAccessKey,
 		temporary.AccessKeyID, temporary.SecretAccessKey, temporary.SessionToken)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
