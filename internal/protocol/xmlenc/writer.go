@@ -41,7 +41,7 @@ func (w *Writer) Release() {
 // Bytes is what has been written so far.
 func (w *Writer) Bytes() []byte { return w.buf }
 
-// Len is the number of bytes written so far; Open returns it as a mark for Close.
+// Len is the number of bytes written so far, for Truncate.
 func (w *Writer) Len() int { return len(w.buf) }
 
 // Truncate drops what was written after the first n bytes, undoing a partly written element.
