@@ -204,6 +204,18 @@ func (d *Directory) Role(ctx context.Context, account, roleName string) (*Role, 
 	return &r, nil
 }
 
+// InstanceProfileByName returns an instance profile of the account.
+func (d *Directory) InstanceProfileByName(ctx context.Context, account, name string) (*InstanceProfile, error) {
+	p, _, err := store.Get[InstanceProfile](ctx, d.st, InstanceProfileKey(account, name))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apierr.New(apierr.NotFound, "NoSuchEntity", "Instance Profile %s cannot be found.", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
 // NoSuchUser is AWS's error for a missing user.
 func NoSuchUser(name string) error {
 	return apierr.New(apierr.NotFound, "NoSuchEntity", "The user with name %s cannot be found.", name)

@@ -1,21 +1,93 @@
-// Package ec2 is the EC2 API: AWS semantics, validation and records for EC2's resources. It carries nothing out
-// on the host itself; that is the compute and network drivers' job behind narrow interfaces.
+// Package ec2 is the EC2 API: AWS semantics, validation, state machines and records for EC2's resources.
+// It carries nothing out on the host itself: machines run through a compute.Driver, networks through a
+// network.Network, images come from an images.Catalog. It never shells out or touches netlink.
 package ec2
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"time"
+
 	api "github.com/overcast-cloud/overcast/api/ec2"
 	"github.com/overcast-cloud/overcast/internal/apierr"
+	"github.com/overcast-cloud/overcast/internal/host/compute"
+	"github.com/overcast-cloud/overcast/internal/host/network"
+	"github.com/overcast-cloud/overcast/internal/host/storage/images"
+	"github.com/overcast-cloud/overcast/internal/iam"
+	"github.com/overcast-cloud/overcast/internal/store"
 )
+
+// Profiles is what EC2 needs of IAM: instance profiles, for IamInstanceProfile.
+type Profiles interface {
+	InstanceProfileByName(ctx context.Context, account, name string) (*iam.InstanceProfile, error)
+}
+
+// Config wires the service.
+type Config struct {
+	Store    store.Store
+	Clock    func() time.Time
+	Compute  compute.Driver
+	Network  network.Network
+	Images   images.Catalog
+	Profiles Profiles
+	Logger   *slog.Logger
+}
 
 // Service implements api/ec2.Service. What it does not override answers NotImplemented.
 type Service struct {
 	api.Unimplemented
+	st       store.Store
+	clock    func() time.Time
+	compute  compute.Driver
+	net      network.Network
+	images   images.Catalog
+	profiles Profiles
+	log      *slog.Logger
 }
 
 // New returns the EC2 service.
-func New() *Service { return &Service{} }
+func New(cfg Config) *Service {
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Service{st: cfg.Store, clock: cfg.Clock, compute: cfg.Compute, net: cfg.Network, images: cfg.Images,
+		profiles: cfg.Profiles, log: cfg.Logger}
+}
 
 var _ api.Service = (*Service)(nil)
+
+// Record kinds. Every EC2 record is scoped by account and region and keyed by its resource id.
+const (
+	kindVPC             = "ec2/vpc"
+	kindSubnet          = "ec2/subnet"
+	kindInternetGateway = "ec2/internet-gateway"
+	kindRouteTable      = "ec2/route-table"
+	kindKeyPair         = "ec2/key-pair" // keyed by key name
+	kindSecurityGroup   = "ec2/security-group"
+	kindInstance        = "ec2/instance"
+	kindAddress         = "ec2/address"    // Elastic IPs, keyed by allocation id
+	kindPrivateIP       = "ec2/private-ip" // one per allocated private address, keyed "<subnet-id>/<ip>"
+	kindPublicIP        = "ec2/public-ip"  // one per allocated public address, keyed by the address (global to the host)
+	kindDefaultVPC      = "ec2/default-vpc" // marks that the region's default VPC was made, keyed "default"
+)
+
+// Tag is a resource tag as records keep it.
+type Tag struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// newID returns an EC2 resource id: the prefix, a dash and 17 hex digits.
+func newID(prefix string) string {
+	var b [9]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])[:17]
+}
 
 // dryRun answers a DryRun request the way EC2 does once the caller is known to be allowed: with an error.
 func dryRun(flag *bool) error {

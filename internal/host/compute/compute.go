@@ -1,0 +1,83 @@
+// Package compute defines what a compute driver does: run a machine from an image with the limits of its
+// instance type, on a network namespace the network layer prepared, with an init that runs user data at first
+// boot and writes the console log. Drivers live beside this file: linux (namespaces, cgroups and overlayfs
+// through an OCI runtime) and fake (scripted, for service tests). Every driver runs testsuite.Run.
+//
+// A driver names every host object (directories, mounts, cgroups, runtime containers) after the machine id,
+// so that recovery and cleanup are exact.
+package compute
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Spec is what a machine is made of. Define may be called again with a changed Spec while the machine is
+// stopped (a new instance type, new user data); the root disk is kept.
+type Spec struct {
+	ID       string // the instance id: i-0123456789abcdef0
+	Image    Image
+	Hostname string // ip-172-31-5-9
+	// Limits from the instance type.
+	VCPUs     int
+	MemoryMiB int
+	PIDs      int
+	// NetNS is the path of the network namespace to join; empty means a private namespace with loopback only.
+	NetNS string
+	// Nameservers go into /etc/resolv.conf.
+	Nameservers []string
+	// UserData runs once, at the first boot, as root: a #! script or #cloud-config (runcmd, bootcmd,
+	// write_files). Later boots do not run it again.
+	UserData    []byte
+	DefaultUser string   // the AMI's default user: ec2-user, admin
+	PublicKeys  []string // authorized_keys lines installed for DefaultUser
+}
+
+// Image is a root filesystem from the image store, as overlay lower directories (topmost first).
+type Image struct {
+	ID        string
+	LowerDirs []string
+}
+
+// State is what the host says about a machine.
+type State string
+
+const (
+	StateRunning State = "running"
+	StateStopped State = "stopped" // defined, not running
+	StateMissing State = "missing" // nothing on the host
+)
+
+// Status is a machine's state on the host.
+type Status struct {
+	State     State
+	PID       int // the init's pid in the host's pid namespace, when running
+	StartedAt time.Time
+	// Reason says why a machine that should run does not: "exited 0", "killed by OOM", ...
+	Reason string
+}
+
+// Driver runs machines.
+type Driver interface {
+	// Define creates the machine's root disk from spec.Image, or updates its spec when it exists. It does not
+	// start it.
+	Define(ctx context.Context, spec Spec) error
+	// Start boots a defined machine. Starting a running machine is a no-op.
+	Start(ctx context.Context, id string) error
+	// Stop ends the machine's whole process tree: SIGTERM to init, then SIGKILL after grace. The root disk
+	// is kept. Stopping a stopped machine is a no-op.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	// Destroy stops the machine and removes everything on the host named after it. Destroying a missing
+	// machine is a no-op.
+	Destroy(ctx context.Context, id string) error
+	// Status reports the machine's state on the host.
+	Status(ctx context.Context, id string) (Status, error)
+	// ConsoleOutput returns the machine's console log so far (the init's and user data's output).
+	ConsoleOutput(ctx context.Context, id string) ([]byte, error)
+	// List returns the ids of every machine that has anything on the host, for recovery after a crash.
+	List(ctx context.Context) ([]string, error)
+}
+
+// ErrNotDefined is returned for operations on a machine that Define never made.
+var ErrNotDefined = errors.New("compute: machine not defined")
