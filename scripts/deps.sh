@@ -5,7 +5,7 @@
 # there already.
 set -euo pipefail
 need=()
-for p in runc nftables iproute2 awscli python3-boto3 ca-certificates curl git; do
+for p in runc nftables iproute2 awscli python3-boto3 ca-certificates curl git busybox-static debootstrap openssh-client; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
