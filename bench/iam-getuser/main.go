@@ -14,6 +14,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,8 +30,10 @@ func main() {
 	concurrency := flag.Int("concurrency", 50, "concurrent connections")
 	duration := flag.Duration("duration", 10*time.Second, "how long to measure")
 	flag.Parse()
+	serverPID := 0
 	if *endpoint == "" {
-		url, stop, err := startOvercast()
+		url, pid, stop, err := startOvercast()
+		serverPID = pid
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -57,6 +61,7 @@ func main() {
 		wg        sync.WaitGroup
 	)
 	deadline := time.Now().Add(*duration)
+	cpuBefore := processCPU(serverPID)
 	start := time.Now()
 	for range *concurrency {
 		wg.Add(1)
@@ -79,6 +84,7 @@ func main() {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpuUsed := processCPU(serverPID) - cpuBefore
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	pct := func(p float64) time.Duration {
 		if len(latencies) == 0 {
@@ -90,6 +96,26 @@ func main() {
 	fmt.Printf("requests: %d ok, %d errors\n", len(latencies), errs.Load())
 	fmt.Printf("throughput: %.0f req/s\n", float64(len(latencies))/elapsed.Seconds())
 	fmt.Printf("latency: p50 %.2f ms, p99 %.2f ms\n", ms(pct(0.50)), ms(pct(0.99)))
+	if serverPID != 0 && len(latencies) > 0 {
+		fmt.Printf("server CPU: %.0f µs per request (the rest of the 2 cores goes to the SDK load generator)\n",
+			float64(cpuUsed.Microseconds())/float64(len(latencies)))
+	}
+}
+
+// processCPU is the user+system CPU time a process has used, from /proc; zero when unknown.
+func processCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -107,25 +133,25 @@ func config(endpoint, akid, secret string, conns int) aws.Config {
 }
 
 // startOvercast builds and starts Overcast on a free port with a fresh data directory.
-func startOvercast() (string, func(), error) {
+func startOvercast() (string, int, func(), error) {
 	dir, err := os.MkdirTemp("", "overcast-bench-")
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	bin := filepath.Join(dir, "overcast")
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/overcast").CombinedOutput(); err != nil {
-		return "", nil, fmt.Errorf("build (run from the repository root): %v\n%s", err, out)
+		return "", 0, nil, fmt.Errorf("build (run from the repository root): %v\n%s", err, out)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.Command(bin, "serve", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--log-level", "error")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	stop := func() {
 		_ = cmd.Process.Signal(os.Interrupt)
@@ -136,12 +162,12 @@ func startOvercast() (string, func(), error) {
 	for i := 0; i < 200; i++ {
 		if resp, err := http.Get(url + "/_overcast/health"); err == nil {
 			resp.Body.Close()
-			return url, stop, nil
+			return url, cmd.Process.Pid, stop, nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	stop()
-	return "", nil, fmt.Errorf("overcast did not start")
+	return "", 0, nil, fmt.Errorf("overcast did not start")
 }
 
 func must(err error) {

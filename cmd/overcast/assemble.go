@@ -81,7 +81,7 @@ func assemble(cfg appConfig) (*app, error) {
 		}
 		return b
 	}
-	ec2b := bind(apiec2.Model, apiec2.Handlers(svcec2.New()))
+	ec2b := bind(apiec2.Model, apiec2.Handlers(svcec2.New(svcec2.Config{Store: cfg.Store, Clock: cfg.Clock.Now, Profiles: dir, Logger: cfg.Logger})))
 	iamb := bind(apiiam.Model, apiiam.Handlers(svciam.New(dir)))
 	iamb.Resources = gateway.IAMResources
 	stsb := bind(apists.Model, apists.Handlers(svcsts.New(dir, cfg.Clock.Now)))

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -112,6 +113,10 @@ func serve(args []string) error {
 	}
 	mux.Handle("/", app.Gateway)
 
+	if addr := os.Getenv("OVERCAST_PPROF"); addr != "" {
+		// Profiling on a separate loopback port, for benchmarking only.
+		go func() { _ = http.ListenAndServe(addr, http.DefaultServeMux) }()
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err

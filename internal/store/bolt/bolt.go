@@ -56,6 +56,9 @@ type Store struct {
 	db  *bbolt.DB
 	hub *core.Hub
 	rev atomic.Int64 // the committed revision; only the writer moves it
+	// cache holds records already read or written: this process is the file's only user (the flock sees to
+	// that), so what it committed last is what the file holds.
+	cache readCache
 
 	// Txns go to one writer goroutine, which commits and then publishes them, so watchers see revisions
 	// in order.
@@ -134,6 +137,10 @@ func (s *Store) Get(ctx context.Context, key store.Key) (store.Record, error) {
 	if err != nil {
 		return store.Record{}, err
 	}
+	if rec, ok := s.cache.get(k); ok {
+		return rec, nil
+	}
+	seen := s.rev.Load()
 	var rec store.Record
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		v := tx.Bucket(recordsBucket).Get(k)
@@ -143,6 +150,9 @@ func (s *Store) Get(ctx context.Context, key store.Key) (store.Record, error) {
 		rec = decodeRecord(key, v)
 		return nil
 	})
+	if err == nil {
+		s.cache.fill(k, rec, seen, &s.rev)
+	}
 	return rec, fromBolt(err)
 }
 
@@ -261,7 +271,7 @@ func (s *Store) commit(batch []*request) {
 			r.err, r.rev, r.events = fmt.Errorf("store: commit: %w", fromBolt(err)), 0, nil
 		}
 	} else {
-		s.rev.Store(rev)
+		s.cache.commit(batch, rev, &s.rev)
 		for _, r := range batch {
 			if r.err == nil {
 				s.hub.Publish(r.rev, r.events)
