@@ -13,23 +13,23 @@ import (
 type Class int
 
 const (
-	Internal       Class = iota // a fault of Overcast: 500
-	Invalid                     // the request is malformed or a value is out of range: 400
-	NotFound                    // the named resource does not exist: 404 on REST, 400 on query
-	AlreadyExists               // a resource of that name exists: 409 on REST, 400 on query
-	Conflict                    // the resource's state forbids the call: 409 on REST, 400 on query
-	LimitExceeded               // a quota is reached: 400 or 429
-	AccessDenied                // authenticated but not allowed: 403
-	Unauthenticated             // the signature or credentials are wrong: 403
-	Throttled                   // too many requests: 400 or 429
-	Unavailable                 // try again later: 503
-	NotImplemented              // the model has the operation, Overcast does not yet: 501
+	Internal        Class = iota // a fault of Overcast: 500
+	Invalid                      // the request is malformed or a value is out of range: 400
+	NotFound                     // the named resource does not exist: 404 on REST, 400 on query
+	AlreadyExists                // a resource of that name exists: 409 on REST, 400 on query
+	Conflict                     // the resource's state forbids the call: 409 on REST, 400 on query
+	LimitExceeded                // a quota is reached: 400 or 429
+	AccessDenied                 // authenticated but not allowed: 403
+	Unauthenticated              // the signature or credentials are wrong: 403
+	Throttled                    // too many requests: 400 or 429
+	Unavailable                  // try again later: 503
+	NotImplemented               // the model has the operation, Overcast does not yet: 501
 )
 
 // Error is a domain error with its AWS code.
 type Error struct {
 	Class   Class
-	Code    string         // the AWS error code; empty means the class's default for the service
+	Code    string // the AWS error code; empty means the class's default for the service
 	Message string
 	Status  int            // overrides the mapped HTTP status when not zero (S3's 301/304/412 and the like)
 	Fields  map[string]any // further members of a modeled exception, by member name
@@ -78,7 +78,11 @@ func Is(err error, c Class) bool {
 }
 
 // Shorthands for the common classes.
-func InvalidParam(code, format string, args ...any) *Error { return New(Invalid, code, format, args...) }
-func Missing(code, format string, args ...any) *Error      { return New(NotFound, code, format, args...) }
-func Exists(code, format string, args ...any) *Error       { return New(AlreadyExists, code, format, args...) }
-func Denied(code, format string, args ...any) *Error       { return New(AccessDenied, code, format, args...) }
+func InvalidParam(code, format string, args ...any) *Error {
+	return New(Invalid, code, format, args...)
+}
+func Missing(code, format string, args ...any) *Error { return New(NotFound, code, format, args...) }
+func Exists(code, format string, args ...any) *Error {
+	return New(AlreadyExists, code, format, args...)
+}
+func Denied(code, format string, args ...any) *Error { return New(AccessDenied, code, format, args...) }

@@ -70,9 +70,9 @@ const (
 	kindKeyPair         = "ec2/key-pair" // keyed by key name
 	kindSecurityGroup   = "ec2/security-group"
 	kindInstance        = "ec2/instance"
-	kindAddress         = "ec2/address"    // Elastic IPs, keyed by allocation id
-	kindPrivateIP       = "ec2/private-ip" // one per allocated private address, keyed "<subnet-id>/<ip>"
-	kindPublicIP        = "ec2/public-ip"  // one per allocated public address, keyed by the address (global to the host)
+	kindAddress         = "ec2/address"     // Elastic IPs, keyed by allocation id
+	kindPrivateIP       = "ec2/private-ip"  // one per allocated private address, keyed "<subnet-id>/<ip>"
+	kindPublicIP        = "ec2/public-ip"   // one per allocated public address, keyed by the address (global to the host)
 	kindDefaultVPC      = "ec2/default-vpc" // marks that the region's default VPC was made, keyed "default"
 )
 
