@@ -15,6 +15,13 @@ if [ -n "$(git status --porcelain -- api 2>/dev/null)" ]; then
   exit 1
 fi
 
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "not gofmt-ed: $unformatted" >&2
+  exit 1
+fi
+
 echo "== vet"
 go vet ./...
 
