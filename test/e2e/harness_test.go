@@ -41,7 +41,9 @@ func overcastBinary(t *testing.T) string {
 		binary = filepath.Join(dir, "overcast")
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
+		// Static, because the same binary is each machine's init.
 		cmd := exec.Command("go", "build", "-o", binary, "./cmd/overcast")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
@@ -62,10 +64,35 @@ type server struct {
 	DataDir string
 	log     *bytes.Buffer
 	done    chan struct{}
+	cfg     serverConfig
 }
 
+// serverOption changes how a test's server runs.
+type serverOption func(*serverConfig)
+
+type serverConfig struct {
+	compute bool
+	prefix  string
+	pool    string
+}
+
+// withCompute runs the server with real compute and networking: its own network prefix and a /24 of public
+// addresses of its own, so that servers of different tests never share a host object, and the quick-start
+// images from a cache shared by every test run.
+func withCompute() serverOption {
+	return func(c *serverConfig) {
+		c.compute = true
+		n := time.Now().UnixNano()
+		c.prefix = fmt.Sprintf("e%03d", n%1000)
+		c.pool = fmt.Sprintf("198.19.%d.0/24", 1+n%250)
+	}
+}
+
+// imagesCache is where every test's server finds the quick-start images, built once and kept between runs.
+const imagesCache = "/var/cache/overcast-e2e/images"
+
 // startServer runs Overcast on a free port over dataDir ("" for a fresh one).
-func startServer(t *testing.T, dataDir string) *server {
+func startServer(t *testing.T, dataDir string, opts ...serverOption) *server {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
@@ -76,14 +103,25 @@ func startServer(t *testing.T, dataDir string) *server {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &server{t: t, Addr: addr, URL: "http://" + addr, DataDir: dataDir, log: &bytes.Buffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(overcastBinary(t), "serve", "--listen", addr, "--data-dir", dataDir, "--dev-clock")
+	var cfg serverConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s := &server{t: t, Addr: addr, URL: "http://" + addr, DataDir: dataDir, log: &bytes.Buffer{}, done: make(chan struct{}), cfg: cfg}
+	args := []string{"serve", "--listen", addr, "--data-dir", dataDir, "--dev-clock"}
+	if cfg.compute {
+		args = append(args, "--compute=on", "--network-prefix", cfg.prefix, "--public-pool", cfg.pool, "--images-dir", imagesCache)
+	} else {
+		args = append(args, "--compute=off")
+	}
+	s.cmd = exec.Command(overcastBinary(t), args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.Env = append(os.Environ(), "OVERCAST_LOG_LEVEL=warn")
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = s.cmd.Wait(); close(s.done) }()
+	t.Cleanup(s.cleanupHost) // runs after Stop: cleanups run last-registered first
 	t.Cleanup(s.Stop)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
