@@ -88,6 +88,17 @@ func withCompute() serverOption {
 	}
 }
 
+// sameNetwork runs a server with another server's network prefix and pool: the same host, restarted.
+func sameNetwork(of *server) serverOption {
+	return func(c *serverConfig) { *c = of.cfg }
+}
+
+// Kill ends the server with SIGKILL, as a crash would, leaving its machines and host objects behind.
+func (s *server) Kill() {
+	_ = s.cmd.Process.Kill()
+	<-s.done
+}
+
 // imagesCache is where every test's server finds the quick-start images, built once and kept between runs.
 const imagesCache = "/var/cache/overcast-e2e/images"
 

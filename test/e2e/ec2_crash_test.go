@@ -1,0 +1,77 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/overcast-cloud/overcast/internal/testutil"
+)
+
+// TestEC2CrashRecovery kills Overcast with SIGKILL while an instance serves a page, starts it again on the
+// same data directory, and finds the instance taken back: running, reachable at the same public address,
+// still filtered by its group. Terminating it then leaves nothing behind.
+func TestEC2CrashRecovery(t *testing.T) {
+	testutil.RequiresRoot(t)
+	dir := t.TempDir()
+	s := startServer(t, dir, withCompute())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c := ec2.NewFromConfig(s.rootConfig())
+	sg, err := c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("web"), Description: aws.String("web")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: sg.GroupId,
+		IpProtocol: aws.String("tcp"), FromPort: aws.Int32(80), ToPort: aws.Int32(80), CidrIp: aws.String("0.0.0.0/0")}); err != nil {
+		t.Fatal(err)
+	}
+	serve := base64.StdEncoding.EncodeToString([]byte("#!/bin/sh\nmkdir -p /www && wget -qO /www/index.html http://169.254.169.254/latest/meta-data/instance-id && busybox httpd -p 80 -h /www\n"))
+	run, err := c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(s.imageID(t, "busybox")), InstanceType: types.InstanceTypeT2Micro,
+		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SecurityGroupIds: []string{aws.ToString(sg.GroupId)}, UserData: aws.String(serve)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(run.Instances[0].InstanceId)
+	if err := ec2.NewInstanceRunningWaiter(c).Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, 3*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	ip := s.describeInstance(t, id).PublicIpAddress
+	page := "http://" + ip + "/"
+	if got := eventually(t, 30*time.Second, func() (string, error) { return httpGet(page, 2*time.Second) }); strings.TrimSpace(got) != id {
+		t.Fatalf("page before the crash: %q", got)
+	}
+
+	s.Kill()
+	s2 := startServer(t, dir, sameNetwork(s))
+	c = ec2.NewFromConfig(s2.rootConfig())
+	inst := s2.describeInstance(t, id)
+	if inst.State.Name != "running" || inst.PublicIpAddress != ip {
+		t.Fatalf("after the crash: %+v", inst)
+	}
+	if got, err := httpGet(page, 2*time.Second); err != nil || strings.TrimSpace(got) != id {
+		t.Fatalf("page after the crash: %q %v", got, err)
+	}
+	// Still filtered: revoking the rule closes the port.
+	if _, err := c.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: sg.GroupId,
+		IpProtocol: aws.String("tcp"), FromPort: aws.Int32(80), ToPort: aws.Int32(80), CidrIp: aws.String("0.0.0.0/0")}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if got, err := httpGet(page, 2*time.Second); err == nil {
+		t.Fatalf("port 80 open after revoke: %q", got)
+	}
+	if _, err := c.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ec2.NewInstanceTerminatedWaiter(c).Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, 3*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	s2.assertNoHostObjectsFor(t, id)
+}
