@@ -233,3 +233,5 @@ func cleanEnv() []string {
 	}
 	return append(env, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=", "AWS_EC2_METADATA_DISABLED=true")
 }
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
