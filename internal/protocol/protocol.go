@@ -35,6 +35,18 @@ type Error struct {
 	Fields map[string]any // further members of the exception, by member name
 }
 
+// HTTPStatus is e's status, defaulting by fault when the mapping left it unset: 400 for the sender's, 500 for
+// the service's.
+func (e *Error) HTTPStatus() int {
+	switch {
+	case e.Status != 0:
+		return e.Status
+	case e.Sender:
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
 // DecodeError is a request the codec could not read. The gateway answers it with the protocol's
 // serialization or validation error.
 type DecodeError struct {

@@ -108,7 +108,7 @@ func (Codec) EncodeError(w http.ResponseWriter, svc *wire.Service, e *protocol.E
 	}
 	w.Header().Set("X-Amzn-ErrorType", jsonish.ErrorType(e))
 	jsonish.SetQueryErrorHeader(w.Header(), svc, e)
-	write(w, svc, jsonish.Status(e), requestID, body)
+	write(w, svc, e.HTTPStatus(), requestID, body)
 }
 
 func write(w http.ResponseWriter, svc *wire.Service, status int, requestID string, body []byte) {

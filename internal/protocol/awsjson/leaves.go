@@ -14,13 +14,7 @@ import (
 
 	"github.com/overcast-cloud/overcast/api/wire"
 	"github.com/overcast-cloud/overcast/internal/protocol/jsonish"
-)
-
-// Timestamp formats as botocore names them. awsJson's default is epoch seconds.
-const (
-	formatEpoch   = "unixTimestamp"
-	formatISO8601 = "iso8601"
-	formatRFC822  = "rfc822"
+	"github.com/overcast-cloud/overcast/internal/protocol/scalar"
 )
 
 func decodeLeaf(m *wire.Member, v any) (any, error) {
@@ -155,25 +149,15 @@ func decodeBase64(s string) ([]byte, error) {
 
 // document converts a decoded JSON value into a tree document: numbers become float64, as the tree convention
 // holds them.
-func document(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		f, _ := strconv.ParseFloat(string(x), 64)
-		return f
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = document(e)
-		}
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = document(e)
-		}
-		return out
+func document(v any) any { return jsonish.Document(v, jsonNumber) }
+
+func jsonNumber(v any) (float64, bool) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return 0, false
 	}
-	return v
+	f, _ := strconv.ParseFloat(string(n), 64)
+	return f, true
 }
 
 func encodeLeaf(m *wire.Member, v any) (any, error) {
@@ -183,13 +167,8 @@ func encodeLeaf(m *wire.Member, v any) (any, error) {
 			return s, nil
 		}
 	case wire.TypeInteger, wire.TypeLong:
-		switch n := v.(type) {
-		case int64:
+		if n, ok := scalar.AsInt(v); ok {
 			return n, nil
-		case int:
-			return int64(n), nil
-		case int32:
-			return int64(n), nil
 		}
 	case wire.TypeFloat, wire.TypeDouble:
 		bits := 64
@@ -208,7 +187,7 @@ func encodeLeaf(m *wire.Member, v any) (any, error) {
 		}
 	case wire.TypeTimestamp:
 		if t, ok := v.(time.Time); ok {
-			return formatTimestamp(t, m.TimestampFormatOr(formatEpoch)), nil
+			return formatTimestamp(t, m.TimestampFormatOr(scalar.TimestampUnix)), nil // awsJson's default is epoch seconds
 		}
 	case wire.TypeBlob:
 		switch b := v.(type) {
@@ -257,9 +236,9 @@ func formatFloat(f float64, bits int) any {
 func formatTimestamp(t time.Time, format string) any {
 	t = t.UTC()
 	switch format {
-	case formatISO8601:
-		return t.Truncate(time.Millisecond).Format("2006-01-02T15:04:05.999Z07:00")
-	case formatRFC822:
+	case scalar.TimestampISO8601:
+		return t.Truncate(time.Millisecond).Format(scalar.ISO8601)
+	case scalar.TimestampRFC822:
 		return t.Format(http.TimeFormat)
 	}
 	return json.Number(EpochSeconds(t))

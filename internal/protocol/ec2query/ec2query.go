@@ -85,7 +85,7 @@ func (codec) EncodeError(w http.ResponseWriter, svc *wire.Service, e *protocol.E
 	xw.Close("Errors", errs)
 	xw.Element("RequestID", requestID)
 	xw.Close("Response", mark)
-	query.WriteXML(w, query.ErrorStatus(e), requestID, xw.Bytes())
+	query.WriteXML(w, e.HTTPStatus(), requestID, xw.Bytes())
 }
 
 // Namespace is the xmlns of EC2 responses. The model spells it without the trailing slash that EC2 itself

@@ -26,22 +26,12 @@ const requestID = "11111111-2222-3333-4444-555555555555"
 
 func op(t testing.TB, name string) *wire.Operation {
 	t.Helper()
-	o, ok := ec2.Model.Operation(name)
-	if !ok {
-		t.Fatalf("no operation %s", name)
-	}
-	return o
+	return protocoltest.Operation(t, ec2.Model, name)
 }
 
 // client is an aws-sdk-go-v2 EC2 client talking to a server that runs this codec with h.
 func client(t *testing.T, h protocoltest.Handler) *sdkec2.Client {
-	srv := protocoltest.Server(t, ec2.Model, New(), h)
-	return sdkec2.New(sdkec2.Options{
-		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(srv.URL),
-		Credentials:      aws.AnonymousCredentials{},
-		RetryMaxAttempts: 1,
-	})
+	return sdkec2.NewFromConfig(protocoltest.SDKConfig(t, ec2.Model, New(), h))
 }
 
 func TestDescribeRegionsXML(t *testing.T) {

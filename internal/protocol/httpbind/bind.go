@@ -10,6 +10,7 @@ import (
 
 	"github.com/overcast-cloud/overcast/api/wire"
 	"github.com/overcast-cloud/overcast/internal/protocol"
+	"github.com/overcast-cloud/overcast/internal/protocol/scalar"
 )
 
 // IsBodyMember reports whether m travels in the body rather than in the URI, query string, headers or status.
@@ -224,7 +225,7 @@ func EncodeBindings(h http.Header, sh *wire.Shape, tree map[string]any) (int, er
 				h.Set(m.LocationName+k, s)
 			}
 		case wire.LocationStatusCode:
-			n, ok := AsInt(v)
+			n, ok := scalar.AsInt(v)
 			if !ok {
 				return 0, fmt.Errorf("%s: status wants int64, got %T", m.Name, v)
 			}

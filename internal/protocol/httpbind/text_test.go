@@ -3,6 +3,8 @@ package httpbind
 import (
 	"testing"
 	"time"
+
+	"github.com/overcast-cloud/overcast/api/wire"
 )
 
 func mustTime(s string) time.Time {
@@ -32,5 +34,22 @@ func TestTimestampForms(t *testing.T) {
 	}
 	if _, err := ParseTimestamp("yesterday"); err == nil {
 		t.Error("parsed a non-timestamp")
+	}
+}
+
+// TestRefusalsQuoteTheText pins the wording the REST protocols answer a bad label, header or query value with.
+func TestRefusalsQuoteTheText(t *testing.T) {
+	for _, tc := range []struct{ typ, text, want string }{
+		{wire.TypeInteger, "ten", `not an integer: "ten"`},
+		{wire.TypeDouble, "1,5", `not a number: "1,5"`},
+		{wire.TypeBoolean, "yes", `not a boolean: "yes"`},
+		{wire.TypeTimestamp, "yesterday", `not a timestamp: "yesterday"`},
+		{wire.TypeTimestamp, "1e30", `timestamp out of range: "1e30"`},
+		{wire.TypeBlob, "!!", `not base64: "!!"`},
+	} {
+		m := &wire.Member{Name: "M", Shape: &wire.Shape{Name: "S", Type: tc.typ}}
+		if _, err := ParseScalar(m, tc.text); err == nil || err.Error() != tc.want {
+			t.Errorf("%s %q: %v, want %s", tc.typ, tc.text, err, tc.want)
+		}
 	}
 }

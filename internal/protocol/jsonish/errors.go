@@ -21,17 +21,6 @@ func ErrorType(e *protocol.Error) string {
 	return e.Code
 }
 
-// Status is the HTTP status of e, defaulting by fault when the mapping left it unset.
-func Status(e *protocol.Error) int {
-	switch {
-	case e.Status != 0:
-		return e.Status
-	case e.Sender:
-		return http.StatusBadRequest
-	}
-	return http.StatusInternalServerError
-}
-
 // SetQueryErrorHeader sets x-amzn-query-error on the answers of services that moved off awsQuery
 // (awsQueryCompatible, e.g. CloudWatch). Clients of those services keep reporting the old query code:
 // botocore and aws-sdk-go-v2 both take "<code>;<Sender|Receiver>" from this header over __type as the error's

@@ -238,3 +238,27 @@ func ReadBody(r *http.Request) ([]byte, error) {
 	}
 	return io.ReadAll(body)
 }
+
+// Document copies a decoded document value into the tree's form: lists and maps are copied as they nest, and
+// number turns the protocol's decoded numbers into float64, the one number type the tree convention holds in
+// a document. Every other value is kept as it came.
+func Document(v any, number func(v any) (float64, bool)) any {
+	if f, ok := number(v); ok {
+		return f
+	}
+	switch x := v.(type) {
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = Document(e, number)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = Document(e, number)
+		}
+		return out
+	}
+	return v
+}

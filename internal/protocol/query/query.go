@@ -101,7 +101,7 @@ func (codec) EncodeError(w http.ResponseWriter, svc *wire.Service, e *protocol.E
 	xw.Close("Error", em)
 	xw.Element("RequestId", requestID)
 	xw.Close("ErrorResponse", mark)
-	WriteXML(w, ErrorStatus(e), requestID, xw.Bytes())
+	WriteXML(w, e.HTTPStatus(), requestID, xw.Bytes())
 }
 
 // writeErrorFields writes the members of e's modeled exception found in e.Fields, except Code and Message,
@@ -120,18 +120,6 @@ func writeErrorFields(xw *xmlenc.Writer, e *protocol.Error) {
 		if err := xw.WriteValue(m, xmlenc.ElementName(m), v); err != nil {
 			xw.Truncate(before)
 		}
-	}
-}
-
-// ErrorStatus is e's HTTP status, defaulting by fault when the mapping left it unset.
-func ErrorStatus(e *protocol.Error) int {
-	switch {
-	case e.Status != 0:
-		return e.Status
-	case e.Sender:
-		return http.StatusBadRequest
-	default:
-		return http.StatusInternalServerError
 	}
 }
 

@@ -24,22 +24,12 @@ const requestID = "11111111-2222-3333-4444-555555555555"
 
 func op(t testing.TB, name string) *wire.Operation {
 	t.Helper()
-	o, ok := iam.Model.Operation(name)
-	if !ok {
-		t.Fatalf("no operation %s", name)
-	}
-	return o
+	return protocoltest.Operation(t, iam.Model, name)
 }
 
 // client is an aws-sdk-go-v2 IAM client talking to a server that runs this codec with h.
 func client(t *testing.T, h protocoltest.Handler) *sdkiam.Client {
-	srv := protocoltest.Server(t, iam.Model, New(), h)
-	return sdkiam.New(sdkiam.Options{
-		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(srv.URL),
-		Credentials:      aws.AnonymousCredentials{},
-		RetryMaxAttempts: 1,
-	})
+	return sdkiam.NewFromConfig(protocoltest.SDKConfig(t, iam.Model, New(), h))
 }
 
 var created = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

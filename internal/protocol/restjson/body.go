@@ -10,6 +10,7 @@ import (
 
 	"github.com/overcast-cloud/overcast/api/wire"
 	"github.com/overcast-cloud/overcast/internal/protocol/httpbind"
+	"github.com/overcast-cloud/overcast/internal/protocol/scalar"
 )
 
 // maxDepth bounds nesting so a hostile body cannot recurse without end through a recursive shape.
@@ -258,7 +259,7 @@ func writeValue(b *bytes.Buffer, m *wire.Member, v any) error {
 		}
 		b.WriteByte('}')
 	case wire.TypeFloat, wire.TypeDouble:
-		f, ok := httpbind.AsFloat(v)
+		f, ok := scalar.AsFloat(v)
 		if !ok {
 			return fmt.Errorf("%s %s wants float64, got %T", sh.Type, sh.Name, v)
 		}

@@ -15,13 +15,7 @@ import (
 // EncodeError writes e as restJson1 does: the code in X-Amzn-ErrorType (which the SDKs read first), and a body
 // with the message and the exception's other members.
 func (c *Codec) EncodeError(w http.ResponseWriter, svc *wire.Service, e *protocol.Error, requestID string) {
-	status := e.Status
-	if status == 0 {
-		status = http.StatusBadRequest
-		if !e.Sender {
-			status = http.StatusInternalServerError
-		}
-	}
+	status := e.HTTPStatus()
 	sh := e.Shape
 	if sh == nil && svc != nil {
 		sh, _ = svc.ErrorShape(e.Code)

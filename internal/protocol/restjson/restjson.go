@@ -66,13 +66,9 @@ func (c *Codec) DecodeRequest(op *wire.Operation, r *http.Request) (map[string]a
 func decodePayload(p *wire.Member, r *http.Request, tree map[string]any) error {
 	switch p.Shape.Type {
 	case wire.TypeBlob:
-		if p.Streaming || p.Shape.Streaming {
+		if httpbind.IsStreaming(p) {
 			// The service reads the stream itself: an object or archive is never held in memory here.
-			if r.Body == nil {
-				tree[p.Name] = io.NopCloser(bytes.NewReader(nil))
-			} else {
-				tree[p.Name] = r.Body
-			}
+			tree[p.Name] = httpbind.StreamingBody(r)
 			return nil
 		}
 		body, err := readBody(r)
@@ -126,17 +122,7 @@ func decodePayload(p *wire.Member, r *http.Request, tree map[string]any) error {
 }
 
 func readBody(r *http.Request) ([]byte, error) {
-	if r.Body == nil {
-		return nil, nil
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		return nil, &protocol.DecodeError{Message: "reading the request body", Err: err}
-	}
-	if len(body) > maxBody {
-		return nil, &protocol.DecodeError{Code: "RequestEntityTooLargeException", Message: "the request body is too large"}
-	}
-	return body, nil
+	return httpbind.ReadBody(r, maxBody, &protocol.DecodeError{Code: "RequestEntityTooLargeException", Message: "the request body is too large"})
 }
 
 func parseJSON(body []byte) (any, error) {
@@ -160,22 +146,15 @@ func serializationError(err error) *protocol.DecodeError {
 func (c *Codec) EncodeResponse(w http.ResponseWriter, op *wire.Operation, out map[string]any, requestID string) error {
 	h := w.Header()
 	h.Set("X-Amzn-Requestid", requestID)
-	status := op.ResponseCode
-	if status == 0 {
-		status = http.StatusOK
+	status, err := httpbind.ResponseStatus(h, op, out)
+	if err != nil {
+		return err
 	}
 	if op.Output == nil {
 		w.WriteHeader(status)
 		return nil
 	}
 	sh := op.Output.Shape
-	bound, err := httpbind.EncodeBindings(h, sh, out)
-	if err != nil {
-		return err
-	}
-	if bound != 0 {
-		status = bound
-	}
 	if p := httpbind.Payload(sh); p != nil && p.Shape.Type != wire.TypeStructure && p.Shape.Type != wire.TypeDocument {
 		return writeRawPayload(w, p, out[p.Name], status)
 	}

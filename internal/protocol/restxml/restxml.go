@@ -19,6 +19,7 @@ import (
 	"github.com/overcast-cloud/overcast/api/wire"
 	"github.com/overcast-cloud/overcast/internal/protocol"
 	"github.com/overcast-cloud/overcast/internal/protocol/httpbind"
+	"github.com/overcast-cloud/overcast/internal/protocol/xmlenc"
 )
 
 // Codec is the restXml protocol.Codec.
@@ -32,7 +33,7 @@ var _ protocol.Codec = (*Codec)(nil)
 // maxBody bounds an XML body read into memory: S3's largest, a DeleteObjects of 1000 keys, is well below it.
 const maxBody = 20 << 20
 
-const prolog = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
+const prolog = xmlenc.Prolog
 
 // DecodeRequest reads op's input from r: bound members by httpbind, then the XML document or the payload
 // member. A streaming payload (PutObject's Body) is r.Body itself, unread.
@@ -50,12 +51,8 @@ func (c *Codec) DecodeRequest(op *wire.Operation, r *http.Request) (map[string]a
 	}
 	sh := op.Input.Shape
 	p := httpbind.Payload(sh)
-	if p != nil && p.Shape.Type == wire.TypeBlob && (p.Streaming || p.Shape.Streaming) {
-		if r.Body == nil {
-			tree[p.Name] = io.NopCloser(bytes.NewReader(nil))
-		} else {
-			tree[p.Name] = r.Body
-		}
+	if p != nil && httpbind.IsStreaming(p) {
+		tree[p.Name] = httpbind.StreamingBody(r)
 		return tree, nil
 	}
 	body, err := readBody(r)
@@ -94,17 +91,7 @@ func (c *Codec) DecodeRequest(op *wire.Operation, r *http.Request) (map[string]a
 }
 
 func readBody(r *http.Request) ([]byte, error) {
-	if r.Body == nil {
-		return nil, nil
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		return nil, &protocol.DecodeError{Message: "reading the request body", Err: err}
-	}
-	if len(body) > maxBody {
-		return nil, &protocol.DecodeError{Code: "MaxMessageLengthExceeded", Message: "Your request was too big."}
-	}
-	return body, nil
+	return httpbind.ReadBody(r, maxBody, &protocol.DecodeError{Code: "MaxMessageLengthExceeded", Message: "Your request was too big."})
 }
 
 // malformed is S3's answer to a body that is not XML or not of the operation's shape.
@@ -121,22 +108,15 @@ func malformed(err error) *protocol.DecodeError {
 func (c *Codec) EncodeResponse(w http.ResponseWriter, op *wire.Operation, out map[string]any, requestID string) error {
 	h := w.Header()
 	setRequestID(h, requestID)
-	status := op.ResponseCode
-	if status == 0 {
-		status = http.StatusOK
+	status, err := httpbind.ResponseStatus(h, op, out)
+	if err != nil {
+		return err
 	}
 	if op.Output == nil {
 		w.WriteHeader(status)
 		return nil
 	}
 	sh := op.Output.Shape
-	bound, err := httpbind.EncodeBindings(h, sh, out)
-	if err != nil {
-		return err
-	}
-	if bound != 0 {
-		status = bound
-	}
 	if status == http.StatusOK && h.Get("Content-Range") != "" {
 		status = http.StatusPartialContent // a ranged GetObject
 	}
@@ -286,13 +266,7 @@ func hostID(requestID string) string {
 // The further fields of the error (Key, BucketName, …) sit beside Code and Message. An answer to HEAD loses
 // its body in net/http, which is what S3 does too: the client sees the status and headers only.
 func (c *Codec) EncodeError(w http.ResponseWriter, svc *wire.Service, e *protocol.Error, requestID string) {
-	status := e.Status
-	if status == 0 {
-		status = http.StatusBadRequest
-		if !e.Sender {
-			status = http.StatusInternalServerError
-		}
-	}
+	status := e.HTTPStatus()
 	sh := e.Shape
 	if sh == nil && svc != nil {
 		sh, _ = svc.ErrorShape(e.Code)
@@ -334,7 +308,7 @@ func writeField(doc *writer, sh *wire.Shape, name string, v any) {
 	if sh != nil {
 		if m, _, ok := sh.MemberByName(name); ok {
 			var one writer
-			if err := one.writeValue(m, elementName(m), v); err == nil {
+			if err := one.writeValue(m, xmlenc.ElementName(m), v); err == nil {
 				doc.Write(one.Bytes())
 				return
 			}

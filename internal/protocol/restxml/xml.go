@@ -10,6 +10,7 @@ import (
 
 	"github.com/overcast-cloud/overcast/api/wire"
 	"github.com/overcast-cloud/overcast/internal/protocol/httpbind"
+	"github.com/overcast-cloud/overcast/internal/protocol/xmlenc"
 )
 
 // maxDepth bounds nesting so a hostile body cannot recurse without end through a recursive shape.
@@ -68,15 +69,6 @@ func parseXML(r io.Reader) (*node, error) {
 	}
 }
 
-// elementName is the element a structure member is written as: its locationName or its name, except that a
-// flattened list whose member has a locationName repeats under that name (as botocore reads it).
-func elementName(m *wire.Member) string {
-	if sh := m.Shape; sh.Type == wire.TypeList && m.IsFlattened() && sh.Member != nil && sh.Member.LocationName != "" {
-		return sh.Member.LocationName
-	}
-	return m.WireName()
-}
-
 // localName drops a prefix: the attribute "xsi:type" is read as "type" in its namespace.
 func localName(name string) string {
 	if i := strings.IndexByte(name, ':'); i >= 0 {
@@ -106,7 +98,7 @@ func decodeStruct(sh *wire.Shape, n *node, bodyOnly bool) (map[string]any, error
 			}
 			continue
 		}
-		byName[elementName(m)] = m
+		byName[xmlenc.ElementName(m)] = m
 	}
 	for _, c := range n.children {
 		m := byName[c.name]
@@ -173,7 +165,7 @@ func decodeValue(m *wire.Member, n *node) (any, error) {
 }
 
 func decodeEntry(sh *wire.Shape, n *node, entries map[string]any) error {
-	keyName, valueName := mapNames(sh)
+	keyName, valueName := xmlenc.MapKeyNames(sh)
 	var (
 		key   string
 		value any
@@ -196,17 +188,6 @@ func decodeEntry(sh *wire.Shape, n *node, entries map[string]any) error {
 	}
 	entries[key] = value
 	return nil
-}
-
-func mapNames(sh *wire.Shape) (key, value string) {
-	key, value = "key", "value"
-	if sh.Key.LocationName != "" {
-		key = sh.Key.LocationName
-	}
-	if sh.Value.LocationName != "" {
-		value = sh.Value.LocationName
-	}
-	return key, value
 }
 
 // writer appends XML for value trees. Element names come from the model and are written as given.
@@ -286,7 +267,7 @@ func (w *writer) writeStruct(name string, ns *wire.XMLNamespace, sh *wire.Shape,
 		if !ok || v == nil || m.XMLAttribute || (bodyOnly && !httpbind.IsBodyMember(m)) {
 			continue
 		}
-		if err := w.writeValue(m, elementName(m), v); err != nil {
+		if err := w.writeValue(m, xmlenc.ElementName(m), v); err != nil {
 			return fmt.Errorf("%s: %w", m.Name, err)
 		}
 	}
@@ -318,10 +299,7 @@ func (w *writer) writeValue(m *wire.Member, name string, v any) error {
 			}
 			return nil
 		}
-		item := "member"
-		if sh.Member.LocationName != "" {
-			item = sh.Member.LocationName
-		}
+		item := xmlenc.ListItemName(sh)
 		w.open(name, namespace(m), nil, len(items) == 0)
 		if len(items) == 0 {
 			return nil
@@ -337,7 +315,7 @@ func (w *writer) writeValue(m *wire.Member, name string, v any) error {
 		if !ok {
 			return fmt.Errorf("map %s wants map[string]any, got %T", sh.Name, v)
 		}
-		keyName, valueName := mapNames(sh)
+		keyName, valueName := xmlenc.MapKeyNames(sh)
 		entry := func(wrapper, k string) error {
 			w.open(wrapper, nil, nil, false)
 			w.open(keyName, nil, nil, false)

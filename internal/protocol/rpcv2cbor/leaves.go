@@ -10,6 +10,7 @@ import (
 
 	"github.com/overcast-cloud/overcast/api/wire"
 	"github.com/overcast-cloud/overcast/internal/protocol/jsonish"
+	"github.com/overcast-cloud/overcast/internal/protocol/scalar"
 )
 
 func decodeLeaf(m *wire.Member, v any) (any, error) {
@@ -94,26 +95,16 @@ func epoch(v any) (time.Time, error) {
 
 // document converts a decoded CBOR value into a tree document: numbers become float64 as the tree convention
 // holds them; byte strings and times, which documents cannot hold, are kept as they came.
-func document(v any) any {
+func document(v any) any { return jsonish.Document(v, cborInteger) }
+
+func cborInteger(v any) (float64, bool) {
 	switch x := v.(type) {
 	case uint64:
-		return float64(x)
+		return float64(x), true
 	case int64:
-		return float64(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = document(e)
-		}
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = document(e)
-		}
-		return out
+		return float64(x), true
 	}
-	return v
+	return 0, false
 }
 
 func encodeLeaf(m *wire.Member, v any) (any, error) {
@@ -123,13 +114,8 @@ func encodeLeaf(m *wire.Member, v any) (any, error) {
 			return s, nil
 		}
 	case wire.TypeInteger, wire.TypeLong:
-		switch n := v.(type) {
-		case int64:
+		if n, ok := scalar.AsInt(v); ok {
 			return n, nil
-		case int:
-			return int64(n), nil
-		case int32:
-			return int64(n), nil
 		}
 	case wire.TypeFloat, wire.TypeDouble:
 		var f float64

@@ -151,7 +151,7 @@ func (Codec) EncodeError(w http.ResponseWriter, svc *wire.Service, e *protocol.E
 		body, _ = encMode.Marshal(map[string]any{"__type": jsonish.ErrorType(e), "message": e.Message})
 	}
 	jsonish.SetQueryErrorHeader(w.Header(), svc, e)
-	write(w, jsonish.Status(e), requestID, body)
+	write(w, e.HTTPStatus(), requestID, body)
 }
 
 func write(w http.ResponseWriter, status int, requestID string, body []byte) {

@@ -120,7 +120,7 @@ func decodeValue(d *xml.Decoder, m *wire.Member, depth int) (any, error) {
 		return decodeStruct(d, sh, depth)
 	case wire.TypeList:
 		// Only children of the item's name count, as in aws-sdk-go-v2 (botocore takes any child).
-		items, itemName := []any{}, listItemName(sh)
+		items, itemName := []any{}, ListItemName(sh)
 		for {
 			tok, err := d.Token()
 			if err != nil {
@@ -176,7 +176,7 @@ func decodeValue(d *xml.Decoder, m *wire.Member, depth int) (any, error) {
 
 // decodeEntry reads one map entry (the children key and value of the element just opened) into entries.
 func decodeEntry(d *xml.Decoder, sh *wire.Shape, entries map[string]any, depth int) error {
-	keyName, valueName := mapKeyNames(sh)
+	keyName, valueName := MapKeyNames(sh)
 	var (
 		key, value any
 		hasKey     bool

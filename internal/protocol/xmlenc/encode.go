@@ -4,25 +4,20 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"math"
-	"net/http"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/overcast-cloud/overcast/api/wire"
+	"github.com/overcast-cloud/overcast/internal/protocol/scalar"
 )
 
 // Timestamp formats as the models spell them.
 const (
-	TimestampISO8601 = "iso8601"
-	TimestampUnix    = "unixTimestamp"
-	TimestampRFC822  = "rfc822"
+	TimestampISO8601 = scalar.TimestampISO8601
+	TimestampUnix    = scalar.TimestampUnix
+	TimestampRFC822  = scalar.TimestampRFC822
 )
-
-// iso8601 keeps milliseconds only when they are non-zero (".999" drops trailing zeros), which is what AWS writes
-// and what every SDK's ISO 8601 parser accepts.
-const iso8601 = "2006-01-02T15:04:05.999Z07:00"
 
 // ElementName is the element a structure member is written as: its locationName or its name, except that a
 // flattened list whose member has a locationName repeats under that name (botocore's _member_key_name).
@@ -33,15 +28,16 @@ func ElementName(m *wire.Member) string {
 	return m.WireName()
 }
 
-// listItemName is the element each item of a wrapped list is written as.
-func listItemName(sh *wire.Shape) string {
+// ListItemName is the element each item of a wrapped list is written as: its locationName, else "member".
+func ListItemName(sh *wire.Shape) string {
 	if sh.Member.LocationName != "" {
 		return sh.Member.LocationName
 	}
 	return "member"
 }
 
-func mapKeyNames(sh *wire.Shape) (key, value string) {
+// MapKeyNames are the elements of a map entry's key and value: their locationNames, else "key" and "value".
+func MapKeyNames(sh *wire.Shape) (key, value string) {
 	key, value = "key", "value"
 	if sh.Key.LocationName != "" {
 		key = sh.Key.LocationName
@@ -115,7 +111,7 @@ func (w *Writer) writeList(m *wire.Member, name string, v any) error {
 		}
 		return nil
 	}
-	item := listItemName(sh)
+	item := ListItemName(sh)
 	mark := w.Open(name)
 	for i, e := range items {
 		if e == nil {
@@ -135,7 +131,7 @@ func (w *Writer) writeMap(m *wire.Member, name string, v any) error {
 		return fmt.Errorf("map %s wants map[string]any, got %T", m.Shape.Name, v)
 	}
 	sh := m.Shape
-	keyName, valueName := mapKeyNames(sh)
+	keyName, valueName := MapKeyNames(sh)
 	// Sorted keys make the body deterministic, which clients don't need but tests and caches do.
 	keys := make([]string, 0, len(entries))
 	for k := range entries {
@@ -176,22 +172,17 @@ func (w *Writer) appendScalar(m *wire.Member, v any) error {
 	sh := m.Shape
 	switch sh.Type {
 	case wire.TypeInteger, wire.TypeLong:
-		n, ok := asInt(v)
+		n, ok := scalar.AsInt(v)
 		if !ok {
 			return fmt.Errorf("%s %s wants int64, got %T", sh.Type, sh.Name, v)
 		}
 		w.buf = strconv.AppendInt(w.buf, n, 10)
 	case wire.TypeFloat, wire.TypeDouble:
-		f, ok := asFloat(v)
+		f, ok := scalar.AsFloat(v)
 		if !ok {
 			return fmt.Errorf("%s %s wants float64, got %T", sh.Type, sh.Name, v)
 		}
-		bits := 64
-		if sh.Type == wire.TypeFloat {
-			// A float32 widened to float64 would otherwise print as 1.2000000476837158.
-			bits = 32
-		}
-		w.buf = AppendFloat(w.buf, f, bits)
+		w.buf = scalar.AppendFloat(w.buf, f, scalar.FloatBits(sh.Type))
 	case wire.TypeBoolean:
 		b, ok := v.(bool)
 		if !ok {
@@ -232,63 +223,11 @@ func (w *Writer) appendScalar(m *wire.Member, v any) error {
 	return nil
 }
 
-// AppendTimestamp appends t in a model timestamp format (iso8601 when format is unknown).
+// AppendTimestamp appends t in a model timestamp format (iso8601 when format is unknown). Milliseconds are
+// written only when they are non-zero, which is what AWS's query protocols write and every SDK accepts.
 func AppendTimestamp(b []byte, t time.Time, format string) []byte {
-	t = t.UTC()
-	switch format {
-	case TimestampUnix:
-		if ms := t.Nanosecond() / int(time.Millisecond); ms != 0 {
-			return strconv.AppendFloat(b, float64(t.UnixMilli())/1000, 'f', -1, 64)
-		}
-		return strconv.AppendInt(b, t.Unix(), 10)
-	case TimestampRFC822:
-		return t.AppendFormat(b, http.TimeFormat)
-	default:
-		return t.AppendFormat(b, iso8601)
-	}
+	return scalar.AppendTimestamp(b, t, format, scalar.ISO8601)
 }
 
-// AppendFloat appends f the way AWS and the SDKs spell floats: shortest decimal, exponent only for very large
-// or very small magnitudes, and NaN, Infinity, -Infinity for the special values.
-func AppendFloat(b []byte, f float64, bits int) []byte {
-	switch {
-	case math.IsNaN(f):
-		return append(b, "NaN"...)
-	case math.IsInf(f, 1):
-		return append(b, "Infinity"...)
-	case math.IsInf(f, -1):
-		return append(b, "-Infinity"...)
-	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	return strconv.AppendFloat(b, f, format, -1, bits)
-}
-
-// asInt accepts the tree's int64 and the other integer types a hand-built tree might carry.
-func asInt(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int64:
-		return n, true
-	case int:
-		return int64(n), true
-	case int32:
-		return int64(n), true
-	}
-	return 0, false
-}
-
-func asFloat(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, true
-	case float32:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	case int:
-		return float64(n), true
-	}
-	return 0, false
-}
+// AppendFloat appends f the way AWS and the SDKs spell floats (see scalar.AppendFloat).
+func AppendFloat(b []byte, f float64, bits int) []byte { return scalar.AppendFloat(b, f, bits) }

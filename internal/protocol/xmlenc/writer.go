@@ -1,11 +1,16 @@
-// Package xmlenc writes and reads the XML bodies of AWS's XML protocols (ec2, query; restxml can share it) by
+// Package xmlenc writes and reads the XML bodies of AWS's XML query protocols (ec2, query) by
 // walking a wire.Shape alongside a value tree (see api/wire/tree.go). The writer appends straight into one
 // byte buffer without reflection or encoding/xml, because a DescribeInstances answer is hundreds of elements
 // and every response pays for it. The reader is shape-driven the way botocore's parser is: element names select
 // members, repeated elements of a flattened member aggregate, and unknown elements are skipped.
 //
-// The package knows element naming, list and map layout and scalar text forms. It knows nothing about
-// envelopes (…Response, …Result, request ids, error bodies): those belong to each protocol's codec.
+// The package knows element naming and list and map layout; scalar text forms are the scalar package's. It
+// knows nothing about envelopes (…Response, …Result, request ids, error bodies): those belong to each
+// protocol's codec.
+//
+// restxml shares the element naming rules (ElementName, ListItemName, MapKeyNames) but keeps its own reader and
+// writer, because S3's XML differs in what clients see: list items are read under any name (as botocore reads
+// them), members can be attributes and namespaces can carry prefixes, and text is escaped as encoding/xml does.
 package xmlenc
 
 import (

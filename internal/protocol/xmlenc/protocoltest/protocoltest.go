@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/overcast-cloud/overcast/api/wire"
 	"github.com/overcast-cloud/overcast/internal/protocol"
 	"github.com/overcast-cloud/overcast/internal/protocol/xmlenc"
@@ -365,4 +367,25 @@ func Server(t testing.TB, svc *wire.Service, codec protocol.Codec, h Handler) *h
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// SDKConfig is the configuration of an aws-sdk-go-v2 client of svc talking to a Server that runs codec with h:
+// anonymous, in us-east-1, and without retries, so that a failure shows at once.
+func SDKConfig(t testing.TB, svc *wire.Service, codec protocol.Codec, h Handler) aws.Config {
+	return aws.Config{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String(Server(t, svc, codec, h).URL),
+		Credentials:      aws.AnonymousCredentials{},
+		RetryMaxAttempts: 1,
+	}
+}
+
+// Operation is svc's operation name; a model without it fails the test.
+func Operation(t testing.TB, svc *wire.Service, name string) *wire.Operation {
+	t.Helper()
+	o, ok := svc.Operation(name)
+	if !ok {
+		t.Fatalf("no operation %s", name)
+	}
+	return o
 }
