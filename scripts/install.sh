@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 scripts/deps.sh
-go build -o bin/overcast ./cmd/overcast
+CGO_ENABLED=0 go build -o bin/overcast ./cmd/overcast  # static: it is also every machine's init
 exec bin/overcast serve --data-dir "${OVERCAST_DATA_DIR:-./data}" "$@"

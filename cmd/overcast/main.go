@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/overcast-cloud/overcast/internal/clock"
+	"github.com/overcast-cloud/overcast/internal/host/compute/guestinit"
 	"github.com/overcast-cloud/overcast/internal/store/bolt"
 )
 
@@ -32,6 +33,9 @@ func main() {
 			fmt.Fprintln(os.Stderr, "overcast:", err)
 			os.Exit(1)
 		}
+	case "guest-init":
+		// The machine's PID 1: this same binary, bind-mounted into every instance.
+		os.Exit(guestinit.Main(os.Args[2:]))
 	case "version":
 		fmt.Println("overcast", version)
 	case "-h", "--help", "help":
