@@ -50,6 +50,23 @@ type Firewall struct {
 	Egress  []Rule
 }
 
+// Service is a TCP service offered to instances on a link-local address.
+type Service struct {
+	Name string
+	Addr netip.AddrPort
+}
+
+// The services instances reach. The API endpoint is how code inside an instance calls Overcast's AWS APIs
+// (AWS_ENDPOINT_URL=http://169.254.169.254:4566), as it would reach AWS's public endpoints.
+var (
+	Metadata    = Service{"metadata", netip.MustParseAddrPort("169.254.169.254:80")}
+	APIEndpoint = Service{"api", netip.MustParseAddrPort("169.254.169.254:4566")}
+	// ResolverAddr is where instances find the VPC's DNS resolver (AWS's 169.254.169.253).
+	ResolverAddr = netip.MustParseAddrPort("169.254.169.253:53")
+	// Services are the TCP services the data plane lets instances reach.
+	Services = []Service{Metadata, APIEndpoint}
+)
+
 // Network is the host's VPC data plane.
 type Network interface {
 	// EnsureSubnet creates the subnet's bridge (idempotent).
@@ -68,9 +85,12 @@ type Network interface {
 	SetFirewall(ctx context.Context, ifaceID string, fw Firewall) error
 	// PublicPool is the range public addresses come from.
 	PublicPool() netip.Prefix
-	// ListenMetadata returns a listener on 169.254.169.254:80 that instances reach; the server sees each
-	// instance's own private address as the source.
-	ListenMetadata() (net.Listener, error)
+	// ListenService returns a listener on one of the link-local service addresses every instance reaches
+	// (see Services); the server sees each instance's own private address as the source. Anything else on
+	// the host stays out of the instances' reach.
+	ListenService(svc Service) (net.Listener, error)
+	// ListenResolver returns the UDP socket of the VPC resolver at 169.254.169.253:53.
+	ListenResolver() (net.PacketConn, error)
 	// Instances lists the instance ids that have anything on the host, for recovery after a crash.
 	Instances(ctx context.Context) ([]string, error)
 	// Close tears down nothing that instances need; it releases the data plane's own resources.
