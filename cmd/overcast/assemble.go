@@ -47,20 +47,22 @@ type appConfig struct {
 	Account       string
 	RootAccessKey string
 	RootSecretKey string
+	Host          *hostLayer // nil when compute is off
 }
 
 type app struct {
 	Gateway   *gateway.Gateway
 	Directory *iam.Directory
+	EC2       *svcec2.Service
 }
 
 // assemble builds every layer and binds each AWS service to the gateway. It is the one place that knows every
 // package.
-func assemble(cfg appConfig) (*app, error) {
+func assemble(ctx context.Context, cfg appConfig) (*app, error) {
 	dir := iam.NewDirectory(cfg.Store, iam.RootKey{Account: cfg.Account, AccessKeyID: cfg.RootAccessKey, SecretAccessKey: cfg.RootSecretKey}, cfg.Clock.Now)
 	s3svc := svcs3.New(svcs3.Config{Store: cfg.Store, DataDir: cfg.DataDir, Clock: cfg.Clock.Now})
 	// A write cut short by a crash leaves a body file no record names; sweep before serving.
-	if err := s3svc.Recover(context.Background()); err != nil {
+	if err := s3svc.Recover(ctx); err != nil {
 		return nil, fmt.Errorf("recovering S3 objects: %w", err)
 	}
 
@@ -81,7 +83,16 @@ func assemble(cfg appConfig) (*app, error) {
 		}
 		return b
 	}
-	ec2b := bind(apiec2.Model, apiec2.Handlers(svcec2.New(svcec2.Config{Store: cfg.Store, Clock: cfg.Clock.Now, Profiles: dir, Logger: cfg.Logger})))
+	ec2cfg := svcec2.Config{Store: cfg.Store, Clock: cfg.Clock.Now, Profiles: dir, Logger: cfg.Logger.With("service", "ec2")}
+	if cfg.Host != nil {
+		ec2cfg.Compute, ec2cfg.Network, ec2cfg.Images = cfg.Host.Compute, cfg.Host.Network, cfg.Host.Images
+	}
+	ec2svc := svcec2.New(ec2cfg)
+	// Take back what was running before a restart or crash, or report it truthfully.
+	if err := ec2svc.Recover(ctx); err != nil {
+		return nil, fmt.Errorf("recovering instances: %w", err)
+	}
+	ec2b := bind(apiec2.Model, apiec2.Handlers(ec2svc))
 	iamb := bind(apiiam.Model, apiiam.Handlers(svciam.New(dir)))
 	iamb.Resources = gateway.IAMResources
 	stsb := bind(apists.Model, apists.Handlers(svcsts.New(dir, cfg.Clock.Now)))
@@ -104,5 +115,5 @@ func assemble(cfg appConfig) (*app, error) {
 		bind(events.Model, events.Handlers(events.Unimplemented{})),
 	)
 	gw := gateway.New(gateway.Config{Registry: reg, Identity: dir, Logger: cfg.Logger})
-	return &app{Gateway: gw, Directory: dir}, nil
+	return &app{Gateway: gw, Directory: dir, EC2: ec2svc}, nil
 }

@@ -33,6 +33,11 @@ func main() {
 			fmt.Fprintln(os.Stderr, "overcast:", err)
 			os.Exit(1)
 		}
+	case "cleanup":
+		if err := cleanup(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "overcast cleanup:", err)
+			os.Exit(1)
+		}
 	case "guest-init":
 		// The machine's PID 1: this same binary, bind-mounted into every instance.
 		os.Exit(guestinit.Main(os.Args[2:]))
@@ -54,6 +59,7 @@ func usage() {
 
 commands:
   serve     serve the AWS APIs on one port (see overcast serve -h)
+  cleanup   remove every host object (machines, namespaces, mounts, firewall tables) of an installation
   version   print the version
 `)
 }
@@ -66,13 +72,18 @@ func env(name, def string) string {
 }
 
 func serve(args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs := newFlagSet("serve")
 	listen := fs.String("listen", env("OVERCAST_LISTEN", "127.0.0.1:4566"), "address to listen on ($OVERCAST_LISTEN)")
 	dataDir := fs.String("data-dir", env("OVERCAST_DATA_DIR", defaultDataDir()), "directory for Overcast's state ($OVERCAST_DATA_DIR)")
 	account := fs.String("account", env("OVERCAST_ACCOUNT", "000000000000"), "the default account id ($OVERCAST_ACCOUNT)")
 	accessKey := fs.String("root-access-key", env("OVERCAST_ROOT_ACCESS_KEY", "test"), "the default account's root access key id ($OVERCAST_ROOT_ACCESS_KEY)")
 	secretKey := fs.String("root-secret-key", env("OVERCAST_ROOT_SECRET_KEY", "test"), "the default account's root secret access key ($OVERCAST_ROOT_SECRET_KEY)")
 	devClock := fs.Bool("dev-clock", os.Getenv("OVERCAST_DEV_CLOCK") == "1", "serve POST /_overcast/clock?advance=<duration> to move record time forward (tests only)")
+	computeMode := fs.String("compute", env("OVERCAST_COMPUTE", "auto"), "run instances: auto (when root and the runtime is installed), on or off ($OVERCAST_COMPUTE)")
+	prefix := fs.String("network-prefix", env("OVERCAST_NETWORK_PREFIX", "oc"), "prefix of every host network object, 1-4 characters ($OVERCAST_NETWORK_PREFIX)")
+	pool := fs.String("public-pool", env("OVERCAST_PUBLIC_POOL", ""), "IPv4 range of public addresses, reachable from this host only (default 198.18.0.0/16) ($OVERCAST_PUBLIC_POOL)")
+	imagesDir := fs.String("images-dir", env("OVERCAST_IMAGES_DIR", ""), "image store (default <data-dir>/images) ($OVERCAST_IMAGES_DIR)")
+	runtime := fs.String("runtime", env("OVERCAST_RUNTIME", "runc"), "OCI runtime ($OVERCAST_RUNTIME)")
 	logLevel := fs.String("log-level", env("OVERCAST_LOG_LEVEL", "info"), "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -91,9 +102,19 @@ func serve(args []string) error {
 	}
 	defer st.Close()
 
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	host, err := openHost(ctx, hostConfig{Mode: *computeMode, DataDir: *dataDir, ImagesDir: *imagesDir, Prefix: *prefix,
+		PublicPool: *pool, Runtime: *runtime, Logger: log})
+	if err != nil {
+		return err
+	}
+	if host != nil {
+		defer host.Close()
+	}
 	clk := clock.New()
-	app, err := assemble(appConfig{
-		Store: st, DataDir: *dataDir, Clock: clk, Logger: log,
+	app, err := assemble(ctx, appConfig{
+		Store: st, DataDir: *dataDir, Clock: clk, Logger: log, Host: host,
 		Account: *account, RootAccessKey: *accessKey, RootSecretKey: *secretKey,
 	})
 	if err != nil {
@@ -125,9 +146,12 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	if host != nil {
+		if err := host.serveInVPC(ctx, app.EC2, app.Directory, clk.Now, app.Gateway, log); err != nil {
+			return err
+		}
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -140,6 +164,8 @@ func serve(args []string) error {
 	}
 	return nil
 }
+
+func newFlagSet(name string) *flag.FlagSet { return flag.NewFlagSet(name, flag.ContinueOnError) }
 
 func defaultDataDir() string {
 	if os.Geteuid() == 0 {
