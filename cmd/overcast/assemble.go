@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/overcast-cloud/overcast/api/autoscaling"
 	"github.com/overcast-cloud/overcast/api/batch"
@@ -91,6 +92,10 @@ func assemble(ctx context.Context, cfg appConfig) (*app, error) {
 	// Take back what was running before a restart or crash, or report it truthfully.
 	if err := ec2svc.Recover(ctx); err != nil {
 		return nil, fmt.Errorf("recovering instances: %w", err)
+	}
+	if cfg.Host != nil {
+		// Machines whose init exits follow their InstanceInitiatedShutdownBehavior.
+		go ec2svc.Monitor(ctx, 2*time.Second)
 	}
 	ec2b := bind(apiec2.Model, apiec2.Handlers(ec2svc))
 	iamb := bind(apiiam.Model, apiiam.Handlers(svciam.New(dir)))

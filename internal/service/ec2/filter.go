@@ -1,8 +1,6 @@
 package ec2
 
 import (
-	"path"
-
 	api "github.com/overcast-cloud/overcast/api/ec2"
 	"github.com/overcast-cloud/overcast/internal/apierr"
 )
@@ -30,10 +28,43 @@ func (fs filterSet) match(fields map[string][]string) (bool, error) {
 func anyMatch(patterns, values []string) bool {
 	for _, p := range patterns {
 		for _, v := range values {
-			if ok, _ := path.Match(p, v); ok || p == v {
+			if wildcardMatch(p, v) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// wildcardMatch is EC2's filter value match: * is any run of characters (slashes included, so "10.*"
+// matches a CIDR), ? is one character, and a backslash makes the next character literal. It backtracks
+// only to the last star, so it runs in time linear in pattern times value at worst.
+func wildcardMatch(pattern, value string) bool {
+	p, v, star, mark := 0, 0, -1, 0
+	for v < len(value) {
+		if p < len(pattern) && pattern[p] == '*' {
+			star, mark = p, v
+			p++
+			continue
+		}
+		if p < len(pattern) {
+			c, w := pattern[p], 1
+			if c == '\\' && p+1 < len(pattern) {
+				c, w = pattern[p+1], 2
+			}
+			if w == 1 && c == '?' || c == value[v] {
+				p, v = p+w, v+1
+				continue
+			}
+		}
+		if star < 0 {
+			return false
+		}
+		p, mark = star+1, mark+1
+		v = mark
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
 }

@@ -1,0 +1,134 @@
+package ec2
+
+import (
+	"context"
+	"strconv"
+
+	api "github.com/overcast-cloud/overcast/api/ec2"
+	"github.com/overcast-cloud/overcast/internal/apierr"
+	"github.com/overcast-cloud/overcast/internal/host/storage/images"
+)
+
+// amazonOwner is the owner id AWS shows for Amazon's own AMIs; the quick-start images are Amazon's.
+const amazonOwner = "137112412989"
+
+// DescribeImages lists the quick-start AMIs of the image store. They are public and owned by Amazon;
+// an account owns no images of its own yet, so Owners=self is empty.
+func (s *Service) DescribeImages(ctx context.Context, in *api.DescribeImagesRequest) (*api.DescribeImagesResult, error) {
+	if err := dryRun(in.DryRun); err != nil {
+		return nil, err
+	}
+	for _, id := range in.ImageIds {
+		if !amiIDPattern.MatchString(id) {
+			return nil, apierr.InvalidParam("InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", id)
+		}
+	}
+	all, err := s.images.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]images.Image{}
+	for _, img := range all {
+		byID[img.ID] = img
+	}
+	for _, id := range in.ImageIds {
+		if _, ok := byID[id]; !ok {
+			return nil, apierr.Missing("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
+		}
+	}
+	owners := set(in.Owners)
+	amazon := len(owners) == 0 || owners["amazon"] || owners[amazonOwner]
+	want := set(in.ImageIds)
+	var out []api.Image
+	for _, img := range all {
+		if !amazon || len(want) > 0 && !want[img.ID] {
+			continue
+		}
+		ai := imageOut(img)
+		ok, err := filterSet(in.Filters).match(tagFields(imageFields(ai), nil, in.Filters))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, ai)
+		}
+	}
+	if in.MaxResults != nil && len(in.ImageIds) > 0 {
+		return nil, apierr.InvalidParam("InvalidParameterCombination", "The parameter ImageIds cannot be used with the parameter maxResults")
+	}
+	page, next, err := paginate(out, func(i api.Image) string { return *i.ImageId }, in.MaxResults, in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	return &api.DescribeImagesResult{Images: page, NextToken: next}, nil
+}
+
+func imageOut(img images.Image) api.Image {
+	created := ""
+	if !img.Created.IsZero() {
+		created = awsTime(img.Created)
+	}
+	size := max(img.SizeGiB, 1)
+	out := api.Image{
+		ImageId: str(img.ID), Name: str(img.Name), Description: str(img.Description), Architecture: str(img.Architecture),
+		CreationDate: str(created), ImageLocation: str("amazon/" + img.Name), ImageOwnerAlias: str("amazon"),
+		OwnerId: str(amazonOwner), ImageType: str("machine"), Public: boolp(true), State: str(img.State),
+		Hypervisor: str("xen"), VirtualizationType: str("hvm"), RootDeviceName: str(rootDevice), RootDeviceType: str("ebs"),
+		EnaSupport: boolp(true), SriovNetSupport: str("simple"), PlatformDetails: str("Linux/UNIX"),
+		UsageOperation: str("RunInstances"), BootMode: str("uefi-preferred"), Tags: nil,
+		BlockDeviceMappings: []api.BlockDeviceMapping{{DeviceName: str(rootDevice), Ebs: &api.EbsBlockDevice{
+			DeleteOnTermination: boolp(true), Encrypted: boolp(false), VolumeSize: i32(size), VolumeType: str("gp3"),
+			Iops: i32(3000), Throughput: i32(125), SnapshotId: str("snap-" + img.ID[len("ami-"):]),
+		}}},
+	}
+	if img.State == "failed" {
+		out.StateReason = &api.StateReason{Code: str("Server.InternalError"), Message: str(img.Reason)}
+	}
+	if img.State == "pending" {
+		out.StateReason = &api.StateReason{Code: str("pending"), Message: str("Building: " + strconv.Itoa(img.Progress) + "%")}
+	}
+	return out
+}
+
+func imageFields(i api.Image) map[string][]string {
+	return map[string][]string{
+		"architecture":                               {*i.Architecture},
+		"block-device-mapping.device-name":           {rootDevice},
+		"block-device-mapping.delete-on-termination": {"true"},
+		"block-device-mapping.volume-size":           {strconv.Itoa(int(*i.BlockDeviceMappings[0].Ebs.VolumeSize))},
+		"block-device-mapping.volume-type":           {"gp3"},
+		"block-device-mapping.encrypted":             {"false"},
+		"block-device-mapping.snapshot-id":           {*i.BlockDeviceMappings[0].Ebs.SnapshotId},
+		"boot-mode":                                  {"uefi-preferred"},
+		"creation-date":                              {*i.CreationDate},
+		"description":                                {*i.Description},
+		"ena-support":                                {"true"},
+		"free-tier-eligible":                         {"true"},
+		"hypervisor":                                 {"xen"},
+		"image-allowed":                              {"true"},
+		"image-id":                                   {*i.ImageId},
+		"image-type":                                 {"machine"},
+		"is-public":                                  {"true"},
+		"kernel-id":                                  {},
+		"manifest-location":                          {*i.ImageLocation},
+		"name":                                       {*i.Name},
+		"owner-alias":                                {"amazon"},
+		"owner-id":                                   {amazonOwner},
+		"platform":                                   {},
+		"platform-details":                           {"Linux/UNIX"},
+		"product-code":                               {},
+		"product-code.type":                          {},
+		"ramdisk-id":                                 {},
+		"root-device-name":                           {rootDevice},
+		"root-device-type":                           {"ebs"},
+		"source-image-id":                            {},
+		"source-image-region":                        {},
+		"source-instance-id":                         {},
+		"state":                                      {*i.State},
+		"state-reason-code":                          {},
+		"state-reason-message":                       {},
+		"sriov-net-support":                          {"simple"},
+		"usage-operation":                            {"RunInstances"},
+		"virtualization-type":                        {"hvm"},
+	}
+}
