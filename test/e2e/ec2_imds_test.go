@@ -92,10 +92,11 @@ func TestEC2MetadataAndRole(t *testing.T) {
 		t.Fatalf("role listing: %q", got)
 	}
 
-	// The AWS CLI with no keys finds the role's credentials through the metadata service.
+	// The AWS CLI with no keys finds the role's credentials through the metadata service, and reaches the
+	// APIs at the VPC's endpoint.
 	awsIn := func(id string, args ...string) (string, error) {
-		return s.inInstanceNet(id, append([]string{"env", "-i", "HOME=/tmp", "PATH=/usr/bin:/bin", "AWS_ENDPOINT_URL=http://169.254.169.254:4566",
-			"AWS_DEFAULT_REGION=us-east-1", "/usr/bin/aws"}, args...)...)
+		return s.inInstanceNet(id, append([]string{"env", "-i", "HOME=/tmp", "PATH=/usr/bin:/bin",
+			"AWS_DEFAULT_REGION=us-east-1", "/usr/bin/aws", "--endpoint-url", "http://169.254.169.254:4566"}, args...)...)
 	}
 	out, err := awsIn(a, "s3api", "list-buckets", "--query", "Buckets[].Name", "--output", "text")
 	if err != nil || strings.TrimSpace(out) != "from-an-instance" {

@@ -155,7 +155,7 @@ func hostAddrs(t *testing.T) []string {
 // apart from the metadata service.
 func TestEC2Isolation(t *testing.T) {
 	testutil.RequiresRoot(t)
-	busybox := testutil.RequiresTool(t, "busybox")
+	curl := testutil.RequiresTool(t, "curl")
 	s := startServer(t, "", withCompute())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -178,10 +178,10 @@ func TestEC2Isolation(t *testing.T) {
 	}
 	aIP := s.describeInstance(t, a).PrivateIpAddress
 	fetch := func(from, url string) (string, error) {
-		return s.inInstanceNet(from, busybox, "wget", "-T", "2", "-qO-", url)
+		return s.inInstanceNet(from, curl, "-sf", "-m", "2", url)
 	}
 	// A serves on 8080 inside its own namespace.
-	eventually(t, 30*time.Second, func() (string, error) { return s.inInstanceNet(a, busybox, "wget", "-T", "2", "-qO-", "http://127.0.0.1:8080/") })
+	eventually(t, 30*time.Second, func() (string, error) { return fetch(a, "http://127.0.0.1:8080/") })
 
 	if out, err := fetch(b, "http://"+aIP+":8080/"); err == nil {
 		t.Fatalf("B reached A with no rule allowing it: %q", out)
