@@ -203,8 +203,10 @@ func (s *server) imageID(t *testing.T, name string) string {
 	return id
 }
 
+// httpGet fetches url on a new connection: as on AWS, a revoked rule does not cut connections it already let
+// through, so each check must open its own.
 func httpGet(url string, timeout time.Duration) (string, error) {
-	c := &http.Client{Timeout: timeout}
+	c := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := c.Get(url)
 	if err != nil {
 		return "", err
