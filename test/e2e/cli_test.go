@@ -54,7 +54,9 @@ func TestCLIIdentityFlow(t *testing.T) {
 	}
 
 	mustJSON(root, nil, "iam", "create-user", "--user-name", "dev")
-	var key struct{ AccessKey struct{ AccessKeyId, SecretAccessKey, Status string } }
+	var key struct {
+		AccessKey struct{ AccessKeyId, SecretAccessKey, Status string }
+	}
 	mustJSON(root, &key, "iam", "create-access-key", "--user-name", "dev")
 	if !strings.HasPrefix(key.AccessKey.AccessKeyId, "AKIA") || len(key.AccessKey.SecretAccessKey) != 40 {
 		t.Fatalf("access key: %+v", key)

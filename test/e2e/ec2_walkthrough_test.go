@@ -68,7 +68,10 @@ func TestEC2Walkthrough(t *testing.T) {
 	var run struct {
 		Instances []struct {
 			InstanceId string
-			State      struct{ Code int; Name string }
+			State      struct {
+				Code int
+				Name string
+			}
 		}
 	}
 	cli(&run, "ec2", "run-instances", "--image-id", ami, "--instance-type", "t2.micro", "--key-name", "MyKey",
@@ -190,7 +193,9 @@ func (s *server) imageID(t *testing.T, name string) string {
 		if err != nil {
 			return "", fmt.Errorf("%v %s", err, errOut)
 		}
-		var resp struct{ Images []struct{ ImageId, State string } }
+		var resp struct {
+			Images []struct{ ImageId, State string }
+		}
 		if err := json.Unmarshal([]byte(out), &resp); err != nil {
 			return "", err
 		}

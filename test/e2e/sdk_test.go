@@ -61,6 +61,9 @@ func TestSDKSixProtocols(t *testing.T) {
 		wantCode(t, err, "InvalidParameterValue", 400)
 		_, err = c.CreateVpcEndpointServiceConfiguration(ctx, &ec2.CreateVpcEndpointServiceConfigurationInput{})
 		wantCode(t, err, "NotImplemented", 501)
+		// This server runs with --compute=off: no instance may pretend to start.
+		_, err = c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-0123456789abcdef0"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+		wantCode(t, err, "Unsupported", 400)
 	})
 
 	t.Run("query", func(t *testing.T) {

@@ -23,9 +23,12 @@ func (s *Service) DescribeImages(ctx context.Context, in *api.DescribeImagesRequ
 			return nil, apierr.InvalidParam("InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", id)
 		}
 	}
-	all, err := s.images.List(ctx)
-	if err != nil {
-		return nil, err
+	var all []images.Image
+	if s.images != nil { // a host without compute has no images to offer
+		var err error
+		if all, err = s.images.List(ctx); err != nil {
+			return nil, err
+		}
 	}
 	byID := map[string]images.Image{}
 	for _, img := range all {

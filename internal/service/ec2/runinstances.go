@@ -47,6 +47,10 @@ type launch struct {
 
 // RunInstances records the instances as pending and returns; the host brings each one up asynchronously.
 func (s *Service) RunInstances(ctx context.Context, in *api.RunInstancesRequest) (*api.Reservation, error) {
+	if s.compute == nil || s.images == nil {
+		return nil, apierr.InvalidParam("Unsupported",
+			"Instances cannot run on this Overcast host: compute is off (Overcast runs as root with runc installed, or --compute=on).")
+	}
 	if err := dryRun(in.DryRun); err != nil {
 		return nil, err
 	}
