@@ -24,6 +24,24 @@ type Profiles interface {
 	InstanceProfileByName(ctx context.Context, account, name string) (*iam.InstanceProfile, error)
 }
 
+// Volumes is what EC2 needs of the EBS volume store: volumes as real, persistent block-device images on the
+// host, and snapshots of them kept as content-addressed chunks.
+type Volumes interface {
+	// Create makes an empty volume of sizeBytes.
+	Create(ctx context.Context, id string, sizeBytes int64) error
+	// Restore makes a volume of sizeBytes holding the snapshot's contents (the rest zero).
+	Restore(ctx context.Context, id string, sizeBytes int64, snapshotID string) error
+	// Resize grows a volume.
+	Resize(ctx context.Context, id string, sizeBytes int64) error
+	// Delete removes a volume and its bytes.
+	Delete(ctx context.Context, id string) error
+	// Snapshot stores the volume's current contents as snapshotID, writing only the chunks the store lacks,
+	// and returns how many bytes it added to the store.
+	Snapshot(ctx context.Context, volumeID, snapshotID string) (storedBytes int64, err error)
+	// DeleteSnapshot drops a snapshot; chunks other snapshots still use are kept.
+	DeleteSnapshot(ctx context.Context, snapshotID string) error
+}
+
 // Config wires the service.
 type Config struct {
 	Store    store.Store
@@ -32,6 +50,7 @@ type Config struct {
 	Network  network.Network
 	Images   images.Catalog
 	Profiles Profiles
+	Volumes  Volumes // nil when the host keeps no volumes
 	Logger   *slog.Logger
 }
 
@@ -44,6 +63,7 @@ type Service struct {
 	net      network.Network
 	images   images.Catalog
 	profiles Profiles
+	volumes  Volumes
 	log      *slog.Logger
 }
 
@@ -56,7 +76,7 @@ func New(cfg Config) *Service {
 		cfg.Logger = slog.Default()
 	}
 	return &Service{st: cfg.Store, clock: cfg.Clock, compute: cfg.Compute, net: cfg.Network, images: cfg.Images,
-		profiles: cfg.Profiles, log: cfg.Logger}
+		profiles: cfg.Profiles, volumes: cfg.Volumes, log: cfg.Logger}
 }
 
 var _ api.Service = (*Service)(nil)
