@@ -65,6 +65,8 @@ type Service struct {
 	profiles Profiles
 	volumes  Volumes
 	log      *slog.Logger
+
+	work hostWork // in-memory state of the instances' host work (instances.go)
 }
 
 // New returns the EC2 service.

@@ -357,9 +357,6 @@ const rootDevice = "/dev/xvda"
 // hostWork is the service's in-memory state for host work: one lock per instance so that the asynchronous
 // steps of one instance never interleave, a wait group so that tests and shutdown can wait for them, and the
 // metadata index.
-//
-// It lives beside Service rather than in it because ec2.go is shared by both halves of the package; it should
-// move into Service as a field.
 type hostWork struct {
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -371,19 +368,12 @@ type hostWork struct {
 	idx    map[netip.Addr]indexedInstance
 }
 
-var hostWorks sync.Map // *Service -> *hostWork
+func (s *Service) hw() *hostWork { return &s.work }
 
-func (s *Service) hw() *hostWork {
-	if v, ok := hostWorks.Load(s); ok {
-		return v.(*hostWork)
-	}
-	v, _ := hostWorks.LoadOrStore(s, &hostWork{})
-	return v.(*hostWork)
-}
-
-// lock takes the instance's host-work lock.
-func (h *hostWork) lock(id string) func() {
+// instanceLock returns the instance's host-work lock, making it on first use.
+func (h *hostWork) instanceLock(id string) *sync.Mutex {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.locks == nil {
 		h.locks = map[string]*sync.Mutex{}
 	}
@@ -392,23 +382,19 @@ func (h *hostWork) lock(id string) func() {
 		m = &sync.Mutex{}
 		h.locks[id] = m
 	}
-	h.mu.Unlock()
+	return m
+}
+
+// lock takes the instance's host-work lock.
+func (h *hostWork) lock(id string) func() {
+	m := h.instanceLock(id)
 	m.Lock()
 	return m.Unlock
 }
 
 // tryLock takes the lock only when nobody holds it.
 func (h *hostWork) tryLock(id string) (func(), bool) {
-	h.mu.Lock()
-	if h.locks == nil {
-		h.locks = map[string]*sync.Mutex{}
-	}
-	m := h.locks[id]
-	if m == nil {
-		m = &sync.Mutex{}
-		h.locks[id] = m
-	}
-	h.mu.Unlock()
+	m := h.instanceLock(id)
 	if !m.TryLock() {
 		return nil, false
 	}
