@@ -27,6 +27,9 @@ func (s *Service) Recover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.compute == nil {
+		return s.recoverWithoutCompute(ctx, recs, raw)
+	}
 	live := map[string]bool{}
 	for i := range recs {
 		if recs[i].State != stateTerminated {
@@ -93,6 +96,37 @@ func (s *Service) recoverInstance(ctx context.Context, key store.Key) error {
 	}
 	return nil
 }
+
+// recoverWithoutCompute reports truthfully what a host without compute cannot run: every instance that was
+// pending, running or on its way down is stopped, with the reason.
+func (s *Service) recoverWithoutCompute(ctx context.Context, recs []instanceRecord, raw []store.Record) error {
+	var errs []error
+	for i := range recs {
+		switch recs[i].State {
+		case stateStopped, stateTerminated:
+			continue
+		}
+		actx := withAccount(ctx, recs[i].Account, recs[i].Region)
+		_, err := s.mutateInstance(actx, raw[i].Key, func(r *instanceRecord) error {
+			switch r.State {
+			case stateShuttingDown:
+				return r.move(stateTerminated, causeFinished, "", s.clock())
+			case statePending: // nothing ran
+				return r.move(stateStopped, causeHostLost, computeOffReason, s.clock())
+			case stateRunning:
+				if err := r.move(stateStopping, causeHostLost, computeOffReason, s.clock()); err != nil {
+					return err
+				}
+			}
+			return r.move(stateStopped, causeFinished, "", s.clock())
+		})
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// computeOffReason is the StateReason of instances a host without compute cannot run.
+const computeOffReason = "compute is off on this Overcast host, so the instance is not running"
 
 func (s *Service) runningOnHost(ctx context.Context, id string) bool {
 	st, err := s.compute.Status(ctx, id)

@@ -74,3 +74,20 @@ func TestRecover(t *testing.T) {
 		}
 	}
 }
+
+// A host restarted without compute cannot run anything: running instances are reported stopped, with why.
+func TestRecoverWithoutCompute(t *testing.T) {
+	e := newEnv(t)
+	insts := ids(e.run(t, &api.RunInstancesRequest{MinCount: ptr(int32(2)), MaxCount: ptr(int32(2))}))
+	e.setState(t, insts[1], stateShuttingDown)
+	svc := New(Config{Store: e.svc.st, Clock: e.svc.clock})
+	if err := svc.Recover(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	in := e.wantState(t, insts[0], "stopped", 80)
+	if stateReason(in) != "Server.InternalError / Server.InternalError: "+computeOffReason {
+		t.Errorf("reason %q", stateReason(in))
+	}
+	e.wantState(t, insts[1], "terminated", 48)
+}
