@@ -19,9 +19,9 @@ func TestTypedShapesMatchModels(t *testing.T) {
 		model    *wire.Service
 		handlers map[string]wire.Handler
 	}{
-		{ec2.Model, ec2.Handlers(ec2.Unimplemented{})},
-		{iam.Model, iam.Handlers(iam.Unimplemented{})},
-		{s3.Model, s3.Handlers(s3.Unimplemented{})},
+		{ec2.Model(), ec2.Handlers(ec2.Unimplemented{})},
+		{iam.Model(), iam.Handlers(iam.Unimplemented{})},
+		{s3.Model(), s3.Handlers(s3.Unimplemented{})},
 	} {
 		if len(tc.handlers) != len(tc.model.Operations) {
 			t.Fatalf("%s: %d handlers for %d operations", tc.model.Name, len(tc.handlers), len(tc.model.Operations))
@@ -66,7 +66,7 @@ func checkStruct(t *testing.T, sh *wire.Shape, typ reflect.Type, seen map[string
 }
 
 func TestTreeRoundTrip(t *testing.T) {
-	op := iam.Model.Operations["CreateUser"]
+	op := iam.Model().Operations["CreateUser"]
 	tree := map[string]any{
 		"UserName": "dev",
 		"Path":     "/team/",
@@ -81,7 +81,7 @@ func TestTreeRoundTrip(t *testing.T) {
 	}
 	now := time.Unix(1700000000, 0).UTC()
 	out := &iam.CreateUserResponse{User: &iam.User{UserName: in.UserName, CreateDate: &now, Arn: new(string)}}
-	got := wire.FromTyped(iam.Model.Operations["CreateUser"].Output.Shape, out)
+	got := wire.FromTyped(iam.Model().Operations["CreateUser"].Output.Shape, out)
 	user := got["User"].(map[string]any)
 	if user["UserName"] != "dev" || user["CreateDate"] != now || user["Arn"] != "" {
 		t.Fatalf("tree: %#v", got)

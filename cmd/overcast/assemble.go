@@ -97,27 +97,27 @@ func assemble(ctx context.Context, cfg appConfig) (*app, error) {
 		// Machines whose init exits follow their InstanceInitiatedShutdownBehavior.
 		go ec2svc.Monitor(ctx, 2*time.Second)
 	}
-	ec2b := bind(apiec2.Model, apiec2.Handlers(ec2svc))
-	iamb := bind(apiiam.Model, apiiam.Handlers(svciam.New(dir)))
+	ec2b := bind(apiec2.Model(), apiec2.Handlers(ec2svc))
+	iamb := bind(apiiam.Model(), apiiam.Handlers(svciam.New(dir)))
 	iamb.Resources = gateway.IAMResources
-	stsb := bind(apists.Model, apists.Handlers(svcsts.New(dir, cfg.Clock.Now)))
+	stsb := bind(apists.Model(), apists.Handlers(svcsts.New(dir, cfg.Clock.Now)))
 	stsb.Resources = gateway.STSResources
-	s3b := bind(apis3.Model, apis3.Handlers(s3svc))
+	s3b := bind(apis3.Model(), apis3.Handlers(s3svc))
 	s3b.Resources, s3b.Actions = gateway.S3Resources, gateway.S3Actions
-	ecsb := bind(apiecs.Model, apiecs.Handlers(svcecs.New(cfg.Store, cfg.Clock.Now)))
-	lambdab := bind(apilambda.Model, apilambda.Handlers(svclambda.New(cfg.Store)))
-	cwb := bind(cloudwatch.Model, cloudwatch.Handlers(svccloudwatch.New(cfg.Store, cfg.Clock.Now)))
+	ecsb := bind(apiecs.Model(), apiecs.Handlers(svcecs.New(cfg.Store, cfg.Clock.Now)))
+	lambdab := bind(apilambda.Model(), apilambda.Handlers(svclambda.New(cfg.Store)))
+	cwb := bind(cloudwatch.Model(), cloudwatch.Handlers(svccloudwatch.New(cfg.Store, cfg.Clock.Now)))
 	cwb.IAMPrefix = "cloudwatch"
-	elbb := bind(elbv2.Model, elbv2.Handlers(elbv2.Unimplemented{}))
+	elbb := bind(elbv2.Model(), elbv2.Handlers(elbv2.Unimplemented{}))
 	elbb.IAMPrefix = "elasticloadbalancing"
 
 	reg := gateway.NewRegistry(
 		ec2b, iamb, stsb, s3b, ecsb, lambdab, cwb, elbb,
-		bind(ecr.Model, ecr.Handlers(ecr.Unimplemented{})),
-		bind(batch.Model, batch.Handlers(batch.Unimplemented{})),
-		bind(autoscaling.Model, autoscaling.Handlers(autoscaling.Unimplemented{})),
-		bind(logs.Model, logs.Handlers(logs.Unimplemented{})),
-		bind(events.Model, events.Handlers(events.Unimplemented{})),
+		bind(ecr.Model(), ecr.Handlers(ecr.Unimplemented{})),
+		bind(batch.Model(), batch.Handlers(batch.Unimplemented{})),
+		bind(autoscaling.Model(), autoscaling.Handlers(autoscaling.Unimplemented{})),
+		bind(logs.Model(), logs.Handlers(logs.Unimplemented{})),
+		bind(events.Model(), events.Handlers(events.Unimplemented{})),
 	)
 	gw := gateway.New(gateway.Config{Registry: reg, Identity: dir, Logger: cfg.Logger})
 	return &app{Gateway: gw, Directory: dir, EC2: ec2svc}, nil

@@ -228,10 +228,12 @@ func (g *generator) service() []byte {
 func (g *generator) model() []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, header, g.pkg, g.pkg)
-	b.WriteString("import \"github.com/overcast-cloud/overcast/api/wire\"\n\n")
-	fmt.Fprintf(&b, "// Model is the linked %s model the codecs walk.\nvar Model = wire.MustBuild(%q, Spec)\n\n", g.pkg, g.pkg)
+	b.WriteString("import (\n\"sync\"\n\n\"github.com/overcast-cloud/overcast/api/wire\"\n)\n\n")
+	// Both are built on first use, not at package init: the overcast binary is also every machine's init,
+	// which must not pay for the models of every service.
+	fmt.Fprintf(&b, "// Model returns the linked %s model the codecs walk, built on first use.\nvar Model = sync.OnceValue(func() *wire.Service { return wire.MustBuild(%q, Spec()) })\n\n", g.pkg, g.pkg)
 	md := g.spec.Metadata
-	fmt.Fprintf(&b, "// Spec is the %s model as pinned.\nvar Spec = &wire.Spec{\n", g.pkg)
+	fmt.Fprintf(&b, "// Spec returns the %s model as pinned.\nfunc Spec() *wire.Spec {\nreturn &wire.Spec{\n", g.pkg)
 	fmt.Fprintf(&b, "Metadata: wire.MetadataSpec{APIVersion: %q, EndpointPrefix: %q, SigningName: %q, ServiceID: %q, TargetPrefix: %q, JSONVersion: %q, XMLNamespace: %q, Protocol: %q, Protocols: %s, AWSQueryCompatible: %t, GlobalEndpoint: %t},\n",
 		md.APIVersion, md.EndpointPrefix, md.SigningName, md.ServiceID, md.TargetPrefix, md.JSONVersion, md.XMLNamespace, md.Protocol, strs(md.Protocols), md.AWSQueryCompatible, md.GlobalEndpoint)
 	b.WriteString("Operations: map[string]wire.OperationSpec{\n")
@@ -259,7 +261,7 @@ func (g *generator) model() []byte {
 	for _, n := range sortedKeys(g.spec.Shapes) {
 		fmt.Fprintf(&b, "%q: %s,\n", n, shapeLit(g.spec.Shapes[n]))
 	}
-	b.WriteString("},\n}\n")
+	b.WriteString("},\n}\n}\n")
 	return b.Bytes()
 }
 

@@ -24,7 +24,7 @@ import (
 func newCloudWatchJSON(t *testing.T, fn answer) *cloudwatch.Client {
 	return cloudwatch.New(cloudwatch.Options{
 		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(serve(t, cwapi.Model, fn)),
+		BaseEndpoint:     aws.String(serve(t, cwapi.Model(), fn)),
 		Credentials:      aws.AnonymousCredentials{},
 		RetryMaxAttempts: 1,
 	}, func(o *cloudwatch.Options) {
@@ -57,7 +57,7 @@ func TestCloudWatchJSONListMetrics(t *testing.T) {
 }
 
 func TestCloudWatchJSONQueryCompatibleError(t *testing.T) {
-	svc := cwapi.Model
+	svc := cwapi.Model()
 	client := newCloudWatchJSON(t, func(t *testing.T, op string, in map[string]any) (map[string]any, *protocol.Error) {
 		return nil, &protocol.Error{Code: "ResourceNotFound", Type: "DashboardNotFoundError", Message: "Dashboard ops does not exist",
 			Status: 404, Sender: true, Shape: svc.Shapes["DashboardNotFoundError"]}

@@ -68,7 +68,7 @@ func newECS(t *testing.T, svc *wire.Service, fn answer) *ecs.Client {
 }
 
 func TestECSListClusters(t *testing.T) {
-	client := newECS(t, ecsapi.Model, func(t *testing.T, op string, in map[string]any) (map[string]any, *protocol.Error) {
+	client := newECS(t, ecsapi.Model(), func(t *testing.T, op string, in map[string]any) (map[string]any, *protocol.Error) {
 		want := map[string]any{"maxResults": int64(2), "nextToken": "page-1"}
 		if op != "ListClusters" || !reflect.DeepEqual(in, want) {
 			t.Errorf("server saw %s %#v, want ListClusters %#v", op, in, want)
@@ -98,7 +98,7 @@ func TestECSListClusters(t *testing.T) {
 // fractional timestamp, checking both directions against what the SDK user wrote and reads.
 func TestECSTaskDefinition(t *testing.T) {
 	registered := time.Date(2024, 5, 17, 9, 30, 12, 250_000_000, time.UTC)
-	client := newECS(t, ecsapi.Model, func(t *testing.T, op string, in map[string]any) (map[string]any, *protocol.Error) {
+	client := newECS(t, ecsapi.Model(), func(t *testing.T, op string, in map[string]any) (map[string]any, *protocol.Error) {
 		want := map[string]any{
 			"family": "web",
 			"cpu":    "256",
@@ -148,7 +148,7 @@ func TestECSTaskDefinition(t *testing.T) {
 }
 
 func TestECSErrors(t *testing.T) {
-	svc := ecsapi.Model
+	svc := ecsapi.Model()
 	errs := map[string]*protocol.Error{
 		"DeleteCluster": {Code: "ClusterNotFoundException", Message: "Cluster not found.", Status: 400, Sender: true,
 			Shape: svc.Shapes["ClusterNotFoundException"]},

@@ -26,12 +26,12 @@ const requestID = "11111111-2222-3333-4444-555555555555"
 
 func op(t testing.TB, name string) *wire.Operation {
 	t.Helper()
-	return protocoltest.Operation(t, ec2.Model, name)
+	return protocoltest.Operation(t, ec2.Model(), name)
 }
 
 // client is an aws-sdk-go-v2 EC2 client talking to a server that runs this codec with h.
 func client(t *testing.T, h protocoltest.Handler) *sdkec2.Client {
-	return sdkec2.NewFromConfig(protocoltest.SDKConfig(t, ec2.Model, New(), h))
+	return sdkec2.NewFromConfig(protocoltest.SDKConfig(t, ec2.Model(), New(), h))
 }
 
 func TestDescribeRegionsXML(t *testing.T) {
@@ -169,7 +169,7 @@ func TestRunInstancesWithSDK(t *testing.T) {
 func TestErrorWithSDK(t *testing.T) {
 	e := &protocol.Error{Code: "InvalidInstanceID.NotFound", Message: "The instance ID 'i-1' does not exist", Status: 400, Sender: true}
 	rec := httptest.NewRecorder()
-	New().EncodeError(rec, ec2.Model, e, requestID)
+	New().EncodeError(rec, ec2.Model(), e, requestID)
 	want := `<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
 		`<Response><Errors><Error><Code>InvalidInstanceID.NotFound</Code>` +
 		`<Message>The instance ID 'i-1' does not exist</Message></Error></Errors>` +

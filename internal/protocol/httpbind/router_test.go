@@ -10,7 +10,7 @@ import (
 )
 
 func TestRouterS3(t *testing.T) {
-	r := NewRouter(s3.Model)
+	r := NewRouter(s3.Model())
 	for _, tc := range []struct {
 		method, url string
 		header      map[string]string
@@ -62,7 +62,7 @@ func TestRouterS3(t *testing.T) {
 }
 
 func TestRouterLambda(t *testing.T) {
-	r := NewRouter(lambda.Model)
+	r := NewRouter(lambda.Model())
 	for _, tc := range []struct{ method, url, want string }{
 		{"GET", "/2015-03-31/functions/", "ListFunctions"},
 		{"GET", "/2015-03-31/functions", "ListFunctions"},
@@ -84,12 +84,12 @@ func TestRouterLambda(t *testing.T) {
 }
 
 func TestPathLabelsUnescape(t *testing.T) {
-	op := s3.Model.Operations["GetObject"]
+	op := s3.Model().Operations["GetObject"]
 	labels, ok := PathLabels(op, "/my-bucket/dir/a%20b%2Bc/%E2%82%AC/")
 	if !ok || labels["Bucket"] != "my-bucket" || labels["Key"] != "dir/a b+c/€/" {
 		t.Fatalf("labels %v %v", labels, ok)
 	}
-	fn := lambda.Model.Operations["GetFunction"]
+	fn := lambda.Model().Operations["GetFunction"]
 	labels, ok = PathLabels(fn, "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A1%3Afunction%3Af")
 	if !ok || labels["FunctionName"] != "arn:aws:lambda:us-east-1:1:function:f" {
 		t.Fatalf("labels %v %v", labels, ok)
@@ -97,7 +97,7 @@ func TestPathLabelsUnescape(t *testing.T) {
 }
 
 func TestDecodeBindingsS3(t *testing.T) {
-	op := s3.Model.Operations["PutObject"]
+	op := s3.Model().Operations["PutObject"]
 	req := httptest.NewRequest(http.MethodPut, "http://s3.localhost/b/k%20ey", nil)
 	req.Header.Set("Content-MD5", "1B2M2Y8AsgTpgAEYmiiB9g==")
 	req.Header.Set("X-Amz-Meta-Owner", "alice")
@@ -127,7 +127,7 @@ func TestDecodeBindingsS3(t *testing.T) {
 }
 
 func TestEncodeBindingsHeaders(t *testing.T) {
-	sh := s3.Model.Operations["HeadObject"].Output.Shape
+	sh := s3.Model().Operations["HeadObject"].Output.Shape
 	h := http.Header{}
 	status, err := EncodeBindings(h, sh, map[string]any{
 		"ContentLength": int64(5),

@@ -24,12 +24,12 @@ const requestID = "11111111-2222-3333-4444-555555555555"
 
 func op(t testing.TB, name string) *wire.Operation {
 	t.Helper()
-	return protocoltest.Operation(t, iam.Model, name)
+	return protocoltest.Operation(t, iam.Model(), name)
 }
 
 // client is an aws-sdk-go-v2 IAM client talking to a server that runs this codec with h.
 func client(t *testing.T, h protocoltest.Handler) *sdkiam.Client {
-	return sdkiam.NewFromConfig(protocoltest.SDKConfig(t, iam.Model, New(), h))
+	return sdkiam.NewFromConfig(protocoltest.SDKConfig(t, iam.Model(), New(), h))
 }
 
 var created = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -139,7 +139,7 @@ func TestListUsersWithSDK(t *testing.T) {
 func TestErrorWithSDK(t *testing.T) {
 	e := &protocol.Error{Code: "NoSuchEntity", Message: "The user with name bob cannot be found.", Status: 404, Sender: true}
 	rec := httptest.NewRecorder()
-	New().EncodeError(rec, iam.Model, e, requestID)
+	New().EncodeError(rec, iam.Model(), e, requestID)
 	want := `<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
 		`<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>` +
 		`<Code>NoSuchEntity</Code><Message>The user with name bob cannot be found.</Message></Error>` +
@@ -163,7 +163,7 @@ func TestErrorWithSDK(t *testing.T) {
 	}
 
 	rec = httptest.NewRecorder()
-	New().EncodeError(rec, iam.Model, &protocol.Error{Code: "ServiceFailure", Message: "boom"}, requestID)
+	New().EncodeError(rec, iam.Model(), &protocol.Error{Code: "ServiceFailure", Message: "boom"}, requestID)
 	if rec.Code != 500 || !strings.Contains(rec.Body.String(), "<Type>Receiver</Type>") {
 		t.Errorf("receiver fault: status %d, body %s", rec.Code, rec.Body)
 	}

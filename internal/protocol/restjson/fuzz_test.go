@@ -18,7 +18,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add("GET", "/2015-03-31/functions/?MaxItems=abc&Marker=%zz", "", "")
 	f.Add("POST", "/v1/submitjob", `{"jobName":"j","containerOverrides":{"command":["a",1]},"timeout":{"attemptDurationSeconds":1e99}}`, "")
 	f.Add("POST", "/v1/describejobs", `[[[[{}]]]]`, "")
-	routers := []*httpbind.Router{httpbind.NewRouter(lambda.Model), httpbind.NewRouter(batch.Model)}
+	routers := []*httpbind.Router{httpbind.NewRouter(lambda.Model()), httpbind.NewRouter(batch.Model())}
 	codec := New()
 	f.Fuzz(func(t *testing.T, method, target, body, header string) {
 		req, err := http.NewRequest(method, "http://svc.localhost"+target, bytes.NewBufferString(body))

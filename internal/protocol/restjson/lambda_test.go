@@ -32,7 +32,7 @@ func (s *lambdaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op, ok := s.router.MatchRequest(r)
 	if !ok {
 		s.t.Errorf("no route for %s %s", r.Method, r.URL)
-		codec.EncodeError(w, lambda.Model, &protocol.Error{Code: "UnknownOperationException", Status: 404, Sender: true}, "REQ")
+		codec.EncodeError(w, lambda.Model(), &protocol.Error{Code: "UnknownOperationException", Status: 404, Sender: true}, "REQ")
 		return
 	}
 	in, err := codec.DecodeRequest(op, r)
@@ -42,7 +42,7 @@ func (s *lambdaServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out, perr := s.answers[op.Name](in)
 	if perr != nil {
-		codec.EncodeError(w, lambda.Model, perr, "REQ")
+		codec.EncodeError(w, lambda.Model(), perr, "REQ")
 		return
 	}
 	if err := codec.EncodeResponse(w, op, out, "REQ"); err != nil {
@@ -56,7 +56,7 @@ func TestLambdaClientReadsAnswers(t *testing.T) {
 	fn := map[string]any{"FunctionName": "hello", "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:hello",
 		"Runtime": "python3.12", "MemorySize": int64(256), "Timeout": int64(30),
 		"Environment": map[string]any{"Variables": map[string]any{"STAGE": "dev"}}}
-	srv := httptest.NewServer(&lambdaServer{t: t, router: httpbind.NewRouter(lambda.Model), answers: map[string]func(map[string]any) (map[string]any, *protocol.Error){
+	srv := httptest.NewServer(&lambdaServer{t: t, router: httpbind.NewRouter(lambda.Model()), answers: map[string]func(map[string]any) (map[string]any, *protocol.Error){
 		"CreateFunction": func(in map[string]any) (map[string]any, *protocol.Error) { created = in; return fn, nil },
 		"ListFunctions": func(in map[string]any) (map[string]any, *protocol.Error) {
 			listed = in
@@ -133,11 +133,11 @@ func TestErrorBody(t *testing.T) {
 		err  *protocol.Error
 		want map[string]any
 	}{
-		{"lambda", lambda.Model, &protocol.Error{Code: "ResourceNotFoundException", Message: "gone", Status: 404, Sender: true},
+		{"lambda", lambda.Model(), &protocol.Error{Code: "ResourceNotFoundException", Message: "gone", Status: 404, Sender: true},
 			map[string]any{"Message": "gone", "Type": "User"}},
-		{"batch", batch.Model, &protocol.Error{Code: "ClientException", Message: "bad queue", Status: 400, Sender: true},
+		{"batch", batch.Model(), &protocol.Error{Code: "ClientException", Message: "bad queue", Status: 400, Sender: true},
 			map[string]any{"message": "bad queue"}},
-		{"unmodeled", lambda.Model, &protocol.Error{Code: "AccessDeniedException", Message: "no", Status: 403, Sender: true, Fields: map[string]any{"Reason": "x"}},
+		{"unmodeled", lambda.Model(), &protocol.Error{Code: "AccessDeniedException", Message: "no", Status: 403, Sender: true, Fields: map[string]any{"Reason": "x"}},
 			map[string]any{"message": "no", "Reason": "x"}},
 	} {
 		rec := httptest.NewRecorder()

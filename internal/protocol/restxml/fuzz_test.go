@@ -18,7 +18,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add("PUT", "/b?acl", `<AccessControlPolicy><AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser"><ID>1</ID></Grantee></Grant></AccessControlList></AccessControlPolicy>`, "")
 	f.Add("PUT", "/b/k%zz?partNumber=x&uploadId=u", "data", "Thu, 01 Dec 1994 16:00:00 GMT")
 	f.Add("PUT", "/b", `<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint>`, "")
-	router := httpbind.NewRouter(s3.Model)
+	router := httpbind.NewRouter(s3.Model())
 	codec := New()
 	f.Fuzz(func(t *testing.T, method, target, body, header string) {
 		req, err := http.NewRequest(method, "http://s3.localhost"+target, bytes.NewBufferString(body))

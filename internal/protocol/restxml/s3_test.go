@@ -41,7 +41,7 @@ func listObjectsV2Result() map[string]any {
 
 func TestListObjectsV2ExactXML(t *testing.T) {
 	rec := httptest.NewRecorder()
-	if err := New().EncodeResponse(rec, s3.Model.Operations["ListObjectsV2"], listObjectsV2Result(), "REQ1"); err != nil {
+	if err := New().EncodeResponse(rec, s3.Model().Operations["ListObjectsV2"], listObjectsV2Result(), "REQ1"); err != nil {
 		t.Fatal(err)
 	}
 	want := `<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
@@ -61,7 +61,7 @@ func TestListObjectsV2ExactXML(t *testing.T) {
 
 func TestErrorExactXML(t *testing.T) {
 	rec := httptest.NewRecorder()
-	New().EncodeError(rec, s3.Model, &protocol.Error{
+	New().EncodeError(rec, s3.Model(), &protocol.Error{
 		Code: "NoSuchKey", Message: "The specified key does not exist.", Status: 404, Sender: true,
 		Fields: map[string]any{"Key": "a/b.txt"},
 	}, "REQ2")
@@ -77,7 +77,7 @@ func TestErrorExactXML(t *testing.T) {
 }
 
 func TestGetBucketLocationXML(t *testing.T) {
-	op := s3.Model.Operations["GetBucketLocation"]
+	op := s3.Model().Operations["GetBucketLocation"]
 	for region, want := range map[string]string{
 		"eu-west-1": `<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">eu-west-1</LocationConstraint>`,
 		"":          `<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>`,
@@ -103,24 +103,24 @@ func (s *s3Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	codec := New()
 	op, ok := s.router.MatchRequest(r)
 	if !ok {
-		codec.EncodeError(w, s3.Model, &protocol.Error{Code: "MethodNotAllowed", Status: 405, Sender: true}, "REQ")
+		codec.EncodeError(w, s3.Model(), &protocol.Error{Code: "MethodNotAllowed", Status: 405, Sender: true}, "REQ")
 		return
 	}
 	in, err := codec.DecodeRequest(op, r)
 	if err != nil {
 		s.t.Errorf("%s: %v", op.Name, err)
-		codec.EncodeError(w, s3.Model, &protocol.Error{Code: "MalformedXML", Status: 400, Sender: true}, "REQ")
+		codec.EncodeError(w, s3.Model(), &protocol.Error{Code: "MalformedXML", Status: 400, Sender: true}, "REQ")
 		return
 	}
 	answer := s.answers[op.Name]
 	if answer == nil {
 		s.t.Errorf("unexpected %s", op.Name)
-		codec.EncodeError(w, s3.Model, &protocol.Error{Code: "NotImplemented", Status: 501}, "REQ")
+		codec.EncodeError(w, s3.Model(), &protocol.Error{Code: "NotImplemented", Status: 501}, "REQ")
 		return
 	}
 	out, perr := answer(in)
 	if perr != nil {
-		codec.EncodeError(w, s3.Model, perr, "REQ")
+		codec.EncodeError(w, s3.Model(), perr, "REQ")
 		return
 	}
 	if err := codec.EncodeResponse(w, op, out, "REQ"); err != nil {
@@ -129,7 +129,7 @@ func (s *s3Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func newS3Client(t *testing.T, answers map[string]func(map[string]any) (map[string]any, *protocol.Error)) *awss3.Client {
-	srv := httptest.NewServer(&s3Server{t: t, router: httpbind.NewRouter(s3.Model), answers: answers})
+	srv := httptest.NewServer(&s3Server{t: t, router: httpbind.NewRouter(s3.Model()), answers: answers})
 	t.Cleanup(srv.Close)
 	return awss3.New(awss3.Options{
 		Region:                     "us-east-1",
@@ -271,7 +271,7 @@ func TestS3ClientReadsAnswers(t *testing.T) {
 
 func TestHeadErrorHasNoBody(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		New().EncodeError(w, s3.Model, noSuchKey, "REQ")
+		New().EncodeError(w, s3.Model(), noSuchKey, "REQ")
 	}))
 	defer srv.Close()
 	resp, err := http.Head(srv.URL + "/photos/missing")
@@ -286,7 +286,7 @@ func TestHeadErrorHasNoBody(t *testing.T) {
 }
 
 func TestDecodeCompleteMultipartUpload(t *testing.T) {
-	op := s3.Model.Operations["CompleteMultipartUpload"]
+	op := s3.Model().Operations["CompleteMultipartUpload"]
 	body := `<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
 		`<Part><ETag>"e1"</ETag><PartNumber>1</PartNumber></Part><Part><ETag>"e2"</ETag><PartNumber>2</PartNumber></Part>` +
 		`</CompleteMultipartUpload>`

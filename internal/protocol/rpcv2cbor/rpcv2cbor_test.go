@@ -33,7 +33,7 @@ func outputAsInput(op *wire.Operation) *wire.Operation {
 // TestRoundTripGetMetricData encodes a GetMetricData answer with timestamps whole and fractional, doubles that
 // need every bit, and nested lists, then decodes it again: the tree must come back unchanged.
 func TestRoundTripGetMetricData(t *testing.T) {
-	op := cwapi.Model.Operations["GetMetricData"]
+	op := cwapi.Model().Operations["GetMetricData"]
 	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	out := map[string]any{
 		"MetricDataResults": []any{
@@ -71,7 +71,7 @@ func TestRoundTripGetMetricData(t *testing.T) {
 // TestDecodePutMetricData reads a PutMetricData body written the way smithy-go writes it: indefinite-length
 // maps and arrays, timestamps as tag 1 doubles.
 func TestDecodePutMetricData(t *testing.T) {
-	op := cwapi.Model.Operations["PutMetricData"]
+	op := cwapi.Model().Operations["PutMetricData"]
 	var b []byte
 	str := func(s string) {
 		b = append(b, 0x60|byte(len(s)))
@@ -148,7 +148,7 @@ func TestDecodePutMetricData(t *testing.T) {
 }
 
 func TestDecodeEmptyAndRejects(t *testing.T) {
-	op := cwapi.Model.Operations["ListMetrics"]
+	op := cwapi.Model().Operations["ListMetrics"]
 	for _, body := range [][]byte{nil, {0xa0}, {0xbf, 0xff}, {0xf6}} {
 		got, err := decodeBody(t, op, body)
 		if err != nil || len(got) != 0 {
@@ -181,7 +181,7 @@ func TestDecodeEmptyAndRejects(t *testing.T) {
 			t.Errorf("%s: error %v, want a SerializationException", name, err)
 		}
 	}
-	gmd := cwapi.Model.Operations["GetMetricData"]
+	gmd := cwapi.Model().Operations["GetMetricData"]
 	for name, body := range map[string][]byte{
 		"int out of range": mk(map[string]any{"MaxDatapoints": int64(math.MaxInt32) + 1}),
 		"time as string":   mk(map[string]any{"StartTime": "yesterday"}),
@@ -194,7 +194,7 @@ func TestDecodeEmptyAndRejects(t *testing.T) {
 }
 
 func TestNoOutputAndErrors(t *testing.T) {
-	svc := cwapi.Model
+	svc := cwapi.Model()
 	rec := httptest.NewRecorder()
 	if err := (Codec{}).EncodeResponse(rec, svc.Operations["PutMetricData"], nil, "rid"); err != nil {
 		t.Fatal(err)
@@ -222,7 +222,7 @@ func TestNoOutputAndErrors(t *testing.T) {
 }
 
 func FuzzDecodeRequest(f *testing.F) {
-	op := cwapi.Model.Operations["PutMetricData"]
+	op := cwapi.Model().Operations["PutMetricData"]
 	seeds := []any{
 		map[string]any{"Namespace": "App", "MetricData": []any{map[string]any{"MetricName": "m", "Value": 1.5,
 			"Timestamp": cbor.Tag{Number: 1, Content: 1.5}, "Dimensions": []any{map[string]any{"Name": "a", "Value": "b"}},

@@ -30,7 +30,7 @@ type answer func(t *testing.T, op string, in map[string]any) (map[string]any, *p
 // rpcv2Cbor, pointed at it. seen records the request headers of the last call.
 func newCloudWatch(t *testing.T, fn answer) (*cloudwatch.Client, *http.Header) {
 	t.Helper()
-	svc := cwapi.Model
+	svc := cwapi.Model()
 	var (
 		mu   sync.Mutex
 		seen http.Header
@@ -249,7 +249,7 @@ func TestSDKPutMetricData(t *testing.T) {
 }
 
 func TestSDKErrors(t *testing.T) {
-	svc := cwapi.Model
+	svc := cwapi.Model()
 	errs := map[string]*protocol.Error{
 		// Code is the query code CloudWatch users know; Type the exception shape the SDK deserializes.
 		"GetDashboard": {Code: "ResourceNotFound", Type: "DashboardNotFoundError", Message: "Dashboard ops does not exist",

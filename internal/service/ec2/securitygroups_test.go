@@ -203,7 +203,7 @@ func TestSecurityGroupRuleValidation(t *testing.T) {
 // decodeEC2 decodes a form as the gateway does, through the ec2 codec and the typed input.
 func decodeEC2(t *testing.T, action, form string, in any) {
 	t.Helper()
-	op, ok := api.Model.Operation(action)
+	op, ok := api.Model().Operation(action)
 	if !ok {
 		t.Fatalf("no operation %s", action)
 	}

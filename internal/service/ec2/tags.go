@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 
 	api "github.com/overcast-cloud/overcast/api/ec2"
@@ -42,7 +44,12 @@ var taggables = map[string]taggable{
 	"rtb":      {kindRouteTable, "route-table", "tags", notFoundAs("InvalidRouteTableID.NotFound", "The routeTable ID '%s' does not exist")},
 	"key":      {kindKeyPair, "key-pair", "tags", notFoundAs("InvalidKeyPair.NotFound", "The key pair '%s' does not exist")},
 	"eipalloc": {kindAddress, "elastic-ip", "tags", notFoundAs("InvalidAllocationID.NotFound", "The allocation ID '%s' does not exist")},
+	"snap":     {kindSnapshot, "snapshot", "tags", notFoundAs("InvalidSnapshot.NotFound", "The snapshot '%s' does not exist.")},
 }
+
+// ebsVolume is the taggable of an EBS volume record; "vol-" ids not found among them are instances' root
+// volumes, whose tags the instance record keeps.
+var ebsVolume = taggable{kindVolume, "volume", "tags", notFoundAs("InvalidVolume.NotFound", "The volume '%s' does not exist.")}
 
 func taggableOf(id string) (taggable, error) {
 	prefix, _, ok := strings.Cut(id, "-")
@@ -52,8 +59,19 @@ func taggableOf(id string) (taggable, error) {
 	return taggable{}, apierr.InvalidParam("InvalidID", "The ID '%s' is not valid", id)
 }
 
-// findTagged returns the stored record that holds the resource's tags.
-func (s *Service) findTagged(ctx context.Context, t taggable, id string) (store.Record, error) {
+// findTagged returns the stored record that holds the resource's tags, and the taggable it was found as.
+func (s *Service) findTagged(ctx context.Context, t taggable, id string) (store.Record, taggable, error) {
+	if t.resourceType == "volume" {
+		rec, err := s.st.Get(ctx, scopedKey(ctx, kindVolume, id))
+		if err == nil || !errors.Is(err, store.ErrNotFound) {
+			return rec, ebsVolume, err
+		}
+	}
+	rec, err := s.findTaggedAs(ctx, t, id)
+	return rec, t, err
+}
+
+func (s *Service) findTaggedAs(ctx context.Context, t taggable, id string) (store.Record, error) {
 	// Most records are keyed by their resource id; key pairs by name, interfaces and volumes by instance.
 	if t.kind != kindKeyPair && t.kind != kindInstance || t.resourceType == "instance" {
 		rec, err := s.st.Get(ctx, scopedKey(ctx, t.kind, id))
@@ -83,7 +101,7 @@ func (s *Service) editTags(ctx context.Context, id string, fn func([]Tag) ([]Tag
 		return err
 	}
 	for range 64 {
-		rec, err := s.findTagged(ctx, t, id)
+		rec, t, err := s.findTagged(ctx, t, id)
 		if err != nil {
 			return err
 		}
@@ -192,7 +210,7 @@ func (s *Service) checkTaggables(ctx context.Context, ids []string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := s.findTagged(ctx, t, id); err != nil {
+		if _, _, err := s.findTagged(ctx, t, id); err != nil {
 			return err
 		}
 	}
@@ -295,7 +313,7 @@ func (s *Service) taggedResources(ctx context.Context) ([]taggedResource, error)
 				taggedResource{r.RootVolumeID, "volume", r.VolumeTags})
 		}
 	}
-	for _, t := range taggables {
+	for _, t := range append(slices.Collect(maps.Values(taggables)), ebsVolume) {
 		if t.kind == kindInstance {
 			continue
 		}
