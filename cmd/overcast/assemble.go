@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/overcast-cloud/overcast/api/autoscaling"
@@ -22,6 +23,8 @@ import (
 	"github.com/overcast-cloud/overcast/api/wire"
 	"github.com/overcast-cloud/overcast/internal/clock"
 	"github.com/overcast-cloud/overcast/internal/gateway"
+	"github.com/overcast-cloud/overcast/internal/host/storage/snapshots"
+	"github.com/overcast-cloud/overcast/internal/host/storage/volumes"
 	"github.com/overcast-cloud/overcast/internal/iam"
 	"github.com/overcast-cloud/overcast/internal/protocol"
 	"github.com/overcast-cloud/overcast/internal/protocol/awsjson"
@@ -49,6 +52,20 @@ type appConfig struct {
 	RootAccessKey string
 	RootSecretKey string
 	Host          *hostLayer // nil when compute is off
+}
+
+// openVolumes opens the EBS stores under the data directory: snapshots as content-addressed chunks, volumes
+// as sparse files (encrypted ones with per-volume data keys wrapped by the keys in <data>/keys).
+func openVolumes(dataDir string, log *slog.Logger) (*volumes.Store, error) {
+	snaps, err := snapshots.Open(filepath.Join(dataDir, "snapshots"), snapshots.Options{})
+	if err != nil {
+		return nil, err
+	}
+	keys, err := volumes.NewFileKeys(filepath.Join(dataDir, "keys"))
+	if err != nil {
+		return nil, err
+	}
+	return volumes.Open(filepath.Join(dataDir, "volumes"), snaps, volumes.Options{Keys: keys, Logger: log.With("component", "volumes")})
 }
 
 type app struct {
@@ -84,7 +101,11 @@ func assemble(ctx context.Context, cfg appConfig) (*app, error) {
 		}
 		return b
 	}
-	ec2cfg := svcec2.Config{Store: cfg.Store, Clock: cfg.Clock.Now, Profiles: dir, Logger: cfg.Logger.With("service", "ec2")}
+	vols, err := openVolumes(cfg.DataDir, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	ec2cfg := svcec2.Config{Store: cfg.Store, Clock: cfg.Clock.Now, Profiles: dir, Volumes: vols, Logger: cfg.Logger.With("service", "ec2")}
 	if cfg.Host != nil {
 		ec2cfg.Compute, ec2cfg.Network, ec2cfg.Images = cfg.Host.Compute, cfg.Host.Network, cfg.Host.Images
 	}
@@ -92,6 +113,9 @@ func assemble(ctx context.Context, cfg appConfig) (*app, error) {
 	// Take back what was running before a restart or crash, or report it truthfully.
 	if err := ec2svc.Recover(ctx); err != nil {
 		return nil, fmt.Errorf("recovering instances: %w", err)
+	}
+	if err := ec2svc.RecoverEBS(ctx); err != nil {
+		return nil, fmt.Errorf("recovering volumes and snapshots: %w", err)
 	}
 	if cfg.Host != nil {
 		// Machines whose init exits follow their InstanceInitiatedShutdownBehavior.
