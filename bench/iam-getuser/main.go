@@ -139,7 +139,9 @@ func startOvercast() (string, int, func(), error) {
 		return "", 0, nil, err
 	}
 	bin := filepath.Join(dir, "overcast")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/overcast").CombinedOutput(); err != nil {
+	build := exec.Command("go", "build", "-o", bin, "./cmd/overcast")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
 		return "", 0, nil, fmt.Errorf("build (run from the repository root): %v\n%s", err, out)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -148,7 +150,7 @@ func startOvercast() (string, int, func(), error) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--log-level", "error")
+	cmd := exec.Command(bin, "serve", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--log-level", "error", "--compute=off")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return "", 0, nil, err

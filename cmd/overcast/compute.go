@@ -95,6 +95,10 @@ func openHost(ctx context.Context, cfg hostConfig) (*hostLayer, error) {
 	})
 	if err != nil {
 		store.Close()
+		if cfg.Mode == "auto" {
+			cfg.Logger.Warn("compute is off: instances cannot run on this host", "reason", err.Error())
+			return nil, nil
+		}
 		return nil, err
 	}
 	netw, err := netlinux.New(ctx, netlinux.Config{Prefix: cfg.Prefix, PublicPool: pool, Logger: cfg.Logger.With("component", "network")})

@@ -18,10 +18,6 @@ const (
 
 func noSuchGroup(n string) error { return noSuchEntity("The group with name %s cannot be found.", n) }
 
-func (s *Service) group(ctx context.Context, n string) (ident.Group, store.Record, error) {
-	return get[ident.Group](ctx, s.st, ident.GroupKey(account(ctx), n), noSuchGroup(n))
-}
-
 func (s *Service) CreateGroup(ctx context.Context, in *iamapi.CreateGroupRequest) (*iamapi.CreateGroupResponse, error) {
 	n, err := checkName(in.GroupName, "groupName", maxGroupName)
 	if err != nil {
@@ -42,7 +38,7 @@ func (s *Service) CreateGroup(ctx context.Context, in *iamapi.CreateGroupRequest
 
 // members lists the users in a group. Membership is recorded on users, so this reads them all.
 func (s *Service) members(ctx context.Context, groupName string) ([]ident.User, []store.Record, error) {
-	users, recs, err := store.List[ident.User](ctx, s.st, ident.AccountPrefix(account(ctx), ident.KindUser))
+	users, recs, err := userEntity.list(ctx, s)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -58,11 +54,11 @@ func (s *Service) members(ctx context.Context, groupName string) ([]ident.User, 
 }
 
 func (s *Service) GetGroup(ctx context.Context, in *iamapi.GetGroupRequest) (*iamapi.GetGroupResponse, error) {
-	n, err := checkName(in.GroupName, "groupName", maxGroupName)
+	n, err := groupEntity.checkName(in.GroupName)
 	if err != nil {
 		return nil, err
 	}
-	g, _, err := s.group(ctx, n)
+	g, _, err := groupEntity.get(ctx, s, n)
 	if err != nil {
 		return nil, err
 	}
@@ -83,15 +79,10 @@ func (s *Service) GetGroup(ctx context.Context, in *iamapi.GetGroupRequest) (*ia
 }
 
 func (s *Service) ListGroups(ctx context.Context, in *iamapi.ListGroupsRequest) (*iamapi.ListGroupsResponse, error) {
-	prefix, err := checkPathPrefix(in.PathPrefix)
+	groups, err := groupEntity.listUnderPath(ctx, s, in.PathPrefix)
 	if err != nil {
 		return nil, err
 	}
-	groups, _, err := store.List[ident.Group](ctx, s.st, ident.AccountPrefix(account(ctx), ident.KindGroup))
-	if err != nil {
-		return nil, err
-	}
-	groups = filterPath(groups, func(g ident.Group) string { return g.Path }, prefix)
 	return pageGroups(groups, in.Marker, in.MaxItems)
 }
 
@@ -108,17 +99,17 @@ func pageGroups(groups []ident.Group, marker *string, maxItems *int32) (*iamapi.
 }
 
 func (s *Service) ListGroupsForUser(ctx context.Context, in *iamapi.ListGroupsForUserRequest) (*iamapi.ListGroupsForUserResponse, error) {
-	n, err := checkName(in.UserName, "userName", 128)
+	n, err := userEntity.checkName(in.UserName)
 	if err != nil {
 		return nil, err
 	}
-	u, _, err := s.user(ctx, n)
+	u, _, err := userEntity.get(ctx, s, n)
 	if err != nil {
 		return nil, err
 	}
 	var groups []ident.Group
 	for _, gn := range u.Groups {
-		g, _, err := s.group(ctx, gn)
+		g, _, err := groupEntity.get(ctx, s, gn)
 		if err != nil {
 			continue // a group deleted under the user is no longer one of its groups
 		}
@@ -132,24 +123,17 @@ func (s *Service) ListGroupsForUser(ctx context.Context, in *iamapi.ListGroupsFo
 }
 
 func (s *Service) UpdateGroup(ctx context.Context, in *iamapi.UpdateGroupRequest) (*wire.Empty, error) {
-	n, err := checkName(in.GroupName, "groupName", maxGroupName)
+	n, err := groupEntity.checkName(in.GroupName)
 	if err != nil {
 		return nil, err
 	}
-	newName := n
-	if in.NewGroupName != nil {
-		if newName, err = checkName(in.NewGroupName, "newGroupName", maxGroupName); err != nil {
-			return nil, err
-		}
-	}
-	if in.NewPath != nil {
-		if _, err := checkPath(in.NewPath, "newPath"); err != nil {
-			return nil, err
-		}
+	newName, err := checkNewNames(n, in.NewGroupName, "newGroupName", maxGroupName, in.NewPath)
+	if err != nil {
+		return nil, err
 	}
 	acct := account(ctx)
 	return empty(retry(func() error {
-		g, rec, err := s.group(ctx, n)
+		g, rec, err := groupEntity.get(ctx, s, n)
 		if err != nil {
 			return err
 		}
@@ -159,20 +143,9 @@ func (s *Service) UpdateGroup(ctx context.Context, in *iamapi.UpdateGroupRequest
 			g.Path = *in.NewPath
 		}
 		g.ARN = ident.ARN(acct, "group", g.Path, g.Name)
-		newKey := ident.GroupKey(acct, newName)
-		var ops []store.Op
-		if newKey == rec.Key {
-			op, err := store.PutOp(rec.Key, g, rec.ModRevision)
-			if err != nil {
-				return err
-			}
-			ops = append(ops, op)
-		} else {
-			op, err := store.PutOp(newKey, g, store.Absent)
-			if err != nil {
-				return err
-			}
-			ops = append(ops, store.DeleteOp(rec.Key, rec.ModRevision), op)
+		ops, err := renameOps(rec, ident.GroupKey(acct, newName), g)
+		if err != nil {
+			return err
 		}
 		// Members name the group, so a rename rewrites them in the same transaction.
 		users, recs, err := s.members(ctx, oldName)
@@ -200,77 +173,62 @@ func (s *Service) UpdateGroup(ctx context.Context, in *iamapi.UpdateGroupRequest
 }
 
 func (s *Service) DeleteGroup(ctx context.Context, in *iamapi.DeleteGroupRequest) (*wire.Empty, error) {
-	n, err := checkName(in.GroupName, "groupName", maxGroupName)
-	if err != nil {
-		return nil, err
-	}
-	return empty(deleteChecked(ctx, s.st, ident.GroupKey(account(ctx), n), noSuchGroup(n), func(g *ident.Group) error {
+	return empty(groupEntity.deleteNamed(ctx, s, in.GroupName, func(g *ident.Group) error {
 		users, _, err := s.members(ctx, g.Name)
 		switch {
 		case err != nil:
 			return err
 		case len(users) > 0:
 			return deleteConflict("Cannot delete entity, must remove users from group first.")
-		case len(g.Attached) > 0:
-			return deleteConflict("Cannot delete entity, must detach all policies first.")
-		case len(g.Inline) > 0:
-			return deleteConflict("Cannot delete entity, must delete policies first.")
 		}
-		return nil
+		return policiesConflict(&g.Policies)
 	}))
 }
 
 func (s *Service) AddUserToGroup(ctx context.Context, in *iamapi.AddUserToGroupRequest) (*wire.Empty, error) {
-	gn, err := checkName(in.GroupName, "groupName", maxGroupName)
-	if err != nil {
-		return nil, err
-	}
-	un, err := checkName(in.UserName, "userName", 128)
-	if err != nil {
-		return nil, err
-	}
-	g, _, err := s.group(ctx, gn)
-	if err != nil {
-		return nil, err
-	}
-	_, err = mutate(ctx, s.st, ident.UserKey(account(ctx), un), ident.NoSuchUser(un), func(u *ident.User) error {
-		if u.InGroup(g.Name) {
+	return empty(s.updateMembership(ctx, in.GroupName, in.UserName, func(u *ident.User, group string) error {
+		if u.InGroup(group) {
 			return nil
 		}
 		if len(u.Groups) >= groupsPerUser {
 			return limitExceeded("Cannot exceed quota for GroupsPerUser: %d", groupsPerUser)
 		}
-		u.Groups = append(u.Groups, g.Name)
+		u.Groups = append(u.Groups, group)
 		return nil
-	})
-	return empty(err)
+	}))
 }
 
 func (s *Service) RemoveUserFromGroup(ctx context.Context, in *iamapi.RemoveUserFromGroupRequest) (*wire.Empty, error) {
-	gn, err := checkName(in.GroupName, "groupName", maxGroupName)
-	if err != nil {
-		return nil, err
-	}
-	un, err := checkName(in.UserName, "userName", 128)
-	if err != nil {
-		return nil, err
-	}
-	g, _, err := s.group(ctx, gn)
-	if err != nil {
-		return nil, err
-	}
-	_, err = mutate(ctx, s.st, ident.UserKey(account(ctx), un), ident.NoSuchUser(un), func(u *ident.User) error {
-		if !u.InGroup(g.Name) {
-			return noSuchEntity("User %s is not in group %s.", u.Name, g.Name)
+	return empty(s.updateMembership(ctx, in.GroupName, in.UserName, func(u *ident.User, group string) error {
+		if !u.InGroup(group) {
+			return noSuchEntity("User %s is not in group %s.", u.Name, group)
 		}
 		kept := u.Groups[:0]
 		for _, x := range u.Groups {
-			if !strings.EqualFold(x, g.Name) {
+			if !strings.EqualFold(x, group) {
 				kept = append(kept, x)
 			}
 		}
 		u.Groups = kept
 		return nil
-	})
-	return empty(err)
+	}))
+}
+
+// updateMembership applies fn to the user a request names and the name of the group it names, as the group
+// records it, once the group is found. Membership is recorded on the user, so only the user is written.
+func (s *Service) updateMembership(ctx context.Context, groupIn, userIn *string, fn func(u *ident.User, group string) error) error {
+	gn, err := groupEntity.checkName(groupIn)
+	if err != nil {
+		return err
+	}
+	un, err := userEntity.checkName(userIn)
+	if err != nil {
+		return err
+	}
+	g, _, err := groupEntity.get(ctx, s, gn)
+	if err != nil {
+		return err
+	}
+	_, err = userEntity.update(ctx, s, un, func(u *ident.User) error { return fn(u, g.Name) })
+	return err
 }

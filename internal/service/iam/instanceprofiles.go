@@ -7,7 +7,6 @@ import (
 	iamapi "github.com/overcast-cloud/overcast/api/iam"
 	"github.com/overcast-cloud/overcast/api/wire"
 	ident "github.com/overcast-cloud/overcast/internal/iam"
-	"github.com/overcast-cloud/overcast/internal/store"
 )
 
 const maxInstanceProfileName = 128
@@ -43,7 +42,7 @@ func (s *Service) CreateInstanceProfile(ctx context.Context, in *iamapi.CreateIn
 func (s *Service) profileRoles(ctx context.Context, ip *ident.InstanceProfile) []ident.Role {
 	var roles []ident.Role
 	for _, rn := range ip.Roles {
-		if r, _, err := s.role(ctx, rn); err == nil {
+		if r, _, err := roleEntity.get(ctx, s, rn); err == nil {
 			roles = append(roles, r)
 		}
 	}
@@ -51,11 +50,11 @@ func (s *Service) profileRoles(ctx context.Context, ip *ident.InstanceProfile) [
 }
 
 func (s *Service) GetInstanceProfile(ctx context.Context, in *iamapi.GetInstanceProfileRequest) (*iamapi.GetInstanceProfileResponse, error) {
-	n, err := checkName(in.InstanceProfileName, "instanceProfileName", maxInstanceProfileName)
+	n, err := profileEntity.checkName(in.InstanceProfileName)
 	if err != nil {
 		return nil, err
 	}
-	ip, _, err := get[ident.InstanceProfile](ctx, s.st, ident.InstanceProfileKey(account(ctx), n), noSuchProfile(n))
+	ip, _, err := profileEntity.get(ctx, s, n)
 	if err != nil {
 		return nil, err
 	}
@@ -76,15 +75,10 @@ func (s *Service) pageProfiles(ctx context.Context, profiles []ident.InstancePro
 }
 
 func (s *Service) ListInstanceProfiles(ctx context.Context, in *iamapi.ListInstanceProfilesRequest) (*iamapi.ListInstanceProfilesResponse, error) {
-	prefix, err := checkPathPrefix(in.PathPrefix)
+	profiles, err := profileEntity.listUnderPath(ctx, s, in.PathPrefix)
 	if err != nil {
 		return nil, err
 	}
-	profiles, _, err := store.List[ident.InstanceProfile](ctx, s.st, ident.AccountPrefix(account(ctx), ident.KindInstanceProfile))
-	if err != nil {
-		return nil, err
-	}
-	profiles = filterPath(profiles, func(ip ident.InstanceProfile) string { return ip.Path }, prefix)
 	out, trunc, next, err := s.pageProfiles(ctx, profiles, in.Marker, in.MaxItems)
 	if err != nil {
 		return nil, err
@@ -94,7 +88,7 @@ func (s *Service) ListInstanceProfiles(ctx context.Context, in *iamapi.ListInsta
 
 // profilesWithRole lists the instance profiles that hold the role.
 func (s *Service) profilesWithRole(ctx context.Context, roleName string) ([]ident.InstanceProfile, error) {
-	profiles, _, err := store.List[ident.InstanceProfile](ctx, s.st, ident.AccountPrefix(account(ctx), ident.KindInstanceProfile))
+	profiles, _, err := profileEntity.list(ctx, s)
 	if err != nil {
 		return nil, err
 	}
@@ -111,11 +105,11 @@ func (s *Service) profilesWithRole(ctx context.Context, roleName string) ([]iden
 }
 
 func (s *Service) ListInstanceProfilesForRole(ctx context.Context, in *iamapi.ListInstanceProfilesForRoleRequest) (*iamapi.ListInstanceProfilesForRoleResponse, error) {
-	n, err := checkName(in.RoleName, "roleName", maxRoleName)
+	n, err := roleEntity.checkName(in.RoleName)
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := s.role(ctx, n); err != nil {
+	if _, _, err := roleEntity.get(ctx, s, n); err != nil {
 		return nil, err
 	}
 	profiles, err := s.profilesWithRole(ctx, n)
@@ -130,11 +124,7 @@ func (s *Service) ListInstanceProfilesForRole(ctx context.Context, in *iamapi.Li
 }
 
 func (s *Service) DeleteInstanceProfile(ctx context.Context, in *iamapi.DeleteInstanceProfileRequest) (*wire.Empty, error) {
-	n, err := checkName(in.InstanceProfileName, "instanceProfileName", maxInstanceProfileName)
-	if err != nil {
-		return nil, err
-	}
-	return empty(deleteChecked(ctx, s.st, ident.InstanceProfileKey(account(ctx), n), noSuchProfile(n), func(ip *ident.InstanceProfile) error {
+	return empty(profileEntity.deleteNamed(ctx, s, in.InstanceProfileName, func(ip *ident.InstanceProfile) error {
 		if len(ip.Roles) > 0 {
 			return deleteConflict("Cannot delete entity, must remove roles from instance profile first.")
 		}
@@ -142,44 +132,36 @@ func (s *Service) DeleteInstanceProfile(ctx context.Context, in *iamapi.DeleteIn
 	}))
 }
 
-// updateProfile applies fn to the named instance profile.
-func (s *Service) updateProfile(ctx context.Context, profileName *string, fn func(*ident.InstanceProfile) error) error {
-	n, err := checkName(profileName, "instanceProfileName", maxInstanceProfileName)
-	if err != nil {
-		return err
-	}
-	_, err = mutate(ctx, s.st, ident.InstanceProfileKey(account(ctx), n), noSuchProfile(n), fn)
-	return err
-}
-
 func (s *Service) AddRoleToInstanceProfile(ctx context.Context, in *iamapi.AddRoleToInstanceProfileRequest) (*wire.Empty, error) {
-	rn, err := checkName(in.RoleName, "roleName", maxRoleName)
+	rn, err := roleEntity.checkName(in.RoleName)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := checkName(in.InstanceProfileName, "instanceProfileName", maxInstanceProfileName); err != nil {
-		return nil, err
-	}
-	r, _, err := s.role(ctx, rn)
+	pn, err := profileEntity.checkName(in.InstanceProfileName)
 	if err != nil {
 		return nil, err
 	}
-	return empty(s.updateProfile(ctx, in.InstanceProfileName, func(ip *ident.InstanceProfile) error {
+	r, _, err := roleEntity.get(ctx, s, rn)
+	if err != nil {
+		return nil, err
+	}
+	_, err = profileEntity.update(ctx, s, pn, func(ip *ident.InstanceProfile) error {
 		// An instance profile holds at most one role, and adding it again is refused the same way.
 		if len(ip.Roles) > 0 {
 			return limitExceeded("Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1")
 		}
 		ip.Roles = []string{r.Name}
 		return nil
-	}))
+	})
+	return empty(err)
 }
 
 func (s *Service) RemoveRoleFromInstanceProfile(ctx context.Context, in *iamapi.RemoveRoleFromInstanceProfileRequest) (*wire.Empty, error) {
-	rn, err := checkName(in.RoleName, "roleName", maxRoleName)
+	rn, err := roleEntity.checkName(in.RoleName)
 	if err != nil {
 		return nil, err
 	}
-	return empty(s.updateProfile(ctx, in.InstanceProfileName, func(ip *ident.InstanceProfile) error {
+	_, err = profileEntity.updateNamed(ctx, s, in.InstanceProfileName, func(ip *ident.InstanceProfile) error {
 		kept := ip.Roles[:0]
 		for _, x := range ip.Roles {
 			if !strings.EqualFold(x, rn) {
@@ -191,38 +173,20 @@ func (s *Service) RemoveRoleFromInstanceProfile(ctx context.Context, in *iamapi.
 		}
 		ip.Roles = kept
 		return nil
-	}))
+	})
+	return empty(err)
 }
 
 func (s *Service) TagInstanceProfile(ctx context.Context, in *iamapi.TagInstanceProfileRequest) (*wire.Empty, error) {
-	tags, err := checkTags(in.Tags)
-	if err != nil {
-		return nil, err
-	}
-	return empty(s.updateProfile(ctx, in.InstanceProfileName, func(ip *ident.InstanceProfile) error {
-		merged, err := mergeTags(ip.Tags, tags)
-		ip.Tags = merged
-		return err
-	}))
+	return empty(profileEntity.tag(ctx, s, in.InstanceProfileName, in.Tags))
 }
 
 func (s *Service) UntagInstanceProfile(ctx context.Context, in *iamapi.UntagInstanceProfileRequest) (*wire.Empty, error) {
-	return empty(s.updateProfile(ctx, in.InstanceProfileName, func(ip *ident.InstanceProfile) error {
-		ip.Tags = removeTags(ip.Tags, in.TagKeys)
-		return nil
-	}))
+	return empty(profileEntity.untag(ctx, s, in.InstanceProfileName, in.TagKeys))
 }
 
 func (s *Service) ListInstanceProfileTags(ctx context.Context, in *iamapi.ListInstanceProfileTagsRequest) (*iamapi.ListInstanceProfileTagsResponse, error) {
-	n, err := checkName(in.InstanceProfileName, "instanceProfileName", maxInstanceProfileName)
-	if err != nil {
-		return nil, err
-	}
-	ip, _, err := get[ident.InstanceProfile](ctx, s.st, ident.InstanceProfileKey(account(ctx), n), noSuchProfile(n))
-	if err != nil {
-		return nil, err
-	}
-	tags, trunc, next, err := pageTags(ip.Tags, in.Marker, in.MaxItems)
+	tags, trunc, next, err := profileEntity.listTags(ctx, s, in.InstanceProfileName, in.Marker, in.MaxItems)
 	if err != nil {
 		return nil, err
 	}

@@ -43,7 +43,7 @@ func (s *Service) CreateAccessKey(ctx context.Context, in *iamapi.CreateAccessKe
 	// The user's record and the key's index are written together so a key never exists half-made.
 	err = retry(func() error {
 		var rec store.Record
-		if u, rec, err = s.user(ctx, n); err != nil {
+		if u, rec, err = userEntity.get(ctx, s, n); err != nil {
 			return err
 		}
 		if len(u.AccessKeys) >= accessKeysPerUser {
@@ -71,11 +71,7 @@ func (s *Service) CreateAccessKey(ctx context.Context, in *iamapi.CreateAccessKe
 }
 
 func (s *Service) ListAccessKeys(ctx context.Context, in *iamapi.ListAccessKeysRequest) (*iamapi.ListAccessKeysResponse, error) {
-	n, err := callerUserName(ctx, in.UserName)
-	if err != nil {
-		return nil, err
-	}
-	u, _, err := s.user(ctx, n)
+	u, err := s.callerUser(ctx, in.UserName)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +104,7 @@ func (s *Service) UpdateAccessKey(ctx context.Context, in *iamapi.UpdateAccessKe
 	if err != nil {
 		return nil, err
 	}
-	_, err = mutate(ctx, s.st, ident.UserKey(account(ctx), n), ident.NoSuchUser(n), func(u *ident.User) error {
+	_, err = userEntity.update(ctx, s, n, func(u *ident.User) error {
 		k := u.Key(id)
 		if k == nil {
 			return noSuchKey(id)
@@ -129,7 +125,7 @@ func (s *Service) DeleteAccessKey(ctx context.Context, in *iamapi.DeleteAccessKe
 		return nil, err
 	}
 	return empty(retry(func() error {
-		u, rec, err := s.user(ctx, n)
+		u, rec, err := userEntity.get(ctx, s, n)
 		if err != nil {
 			return err
 		}

@@ -82,7 +82,7 @@ func (s *Service) CreateLoginProfile(ctx context.Context, in *iamapi.CreateLogin
 	}
 	reset := in.PasswordResetRequired != nil && *in.PasswordResetRequired
 	lp := withPassword(ident.LoginProfile{Created: s.now()}, pw, reset)
-	u, err := mutate(ctx, s.st, ident.UserKey(account(ctx), n), ident.NoSuchUser(n), func(u *ident.User) error {
+	u, err := userEntity.update(ctx, s, n, func(u *ident.User) error {
 		if u.LoginProfile != nil {
 			return alreadyExists("Login Profile for user %s already exists.", u.Name)
 		}
@@ -98,11 +98,7 @@ func (s *Service) CreateLoginProfile(ctx context.Context, in *iamapi.CreateLogin
 }
 
 func (s *Service) GetLoginProfile(ctx context.Context, in *iamapi.GetLoginProfileRequest) (*iamapi.GetLoginProfileResponse, error) {
-	n, err := callerUserName(ctx, in.UserName)
-	if err != nil {
-		return nil, err
-	}
-	u, _, err := s.user(ctx, n)
+	u, err := s.callerUser(ctx, in.UserName)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +121,7 @@ func (s *Service) UpdateLoginProfile(ctx context.Context, in *iamapi.UpdateLogin
 			return nil, err
 		}
 	}
-	_, err = mutate(ctx, s.st, ident.UserKey(account(ctx), n), ident.NoSuchUser(n), func(u *ident.User) error {
+	_, err = userEntity.update(ctx, s, n, func(u *ident.User) error {
 		if u.LoginProfile == nil {
 			return noSuchLoginProfile(u.Name)
 		}
@@ -147,7 +143,7 @@ func (s *Service) DeleteLoginProfile(ctx context.Context, in *iamapi.DeleteLogin
 	if err != nil {
 		return nil, err
 	}
-	_, err = mutate(ctx, s.st, ident.UserKey(account(ctx), n), ident.NoSuchUser(n), func(u *ident.User) error {
+	_, err = userEntity.update(ctx, s, n, func(u *ident.User) error {
 		if u.LoginProfile == nil {
 			return noSuchLoginProfile(u.Name)
 		}

@@ -37,20 +37,38 @@ func (s *Service) managedPolicy(ctx context.Context, arn string, notFound string
 
 const policyNotFound = "Policy %s was not found."
 
-// localPolicy reads a customer-managed policy for change; AWS-managed policies cannot be changed.
-func (s *Service) localPolicyKey(ctx context.Context, in *string) (store.Key, string, error) {
+// visiblePolicy finds the managed policy a request names by ARN, if the caller can see it.
+func (s *Service) visiblePolicy(ctx context.Context, in *string) (*ident.ManagedPolicy, error) {
 	arn, err := checkPolicyARN(in)
 	if err != nil {
-		return store.Key{}, "", err
+		return nil, err
 	}
-	mp, err := s.managedPolicy(ctx, arn, policyNotFound)
+	return s.managedPolicy(ctx, arn, policyNotFound)
+}
+
+// localPolicy is a customer-managed policy that a request names for change.
+type localPolicy struct {
+	key store.Key
+	arn string
+}
+
+// localPolicy finds the policy a request names for change; AWS-managed policies cannot be changed.
+func (s *Service) localPolicy(ctx context.Context, in *string) (localPolicy, error) {
+	mp, err := s.visiblePolicy(ctx, in)
 	if err != nil {
-		return store.Key{}, "", err
+		return localPolicy{}, err
 	}
 	if mp.IsAWSManaged() {
-		return store.Key{}, "", invalidInput("Cannot modify AWS managed policy %s.", arn)
+		return localPolicy{}, invalidInput("Cannot modify AWS managed policy %s.", mp.ARN)
 	}
-	return ident.PolicyKey(mp.Account, mp.Name), arn, nil
+	return localPolicy{key: ident.PolicyKey(mp.Account, mp.Name), arn: mp.ARN}, nil
+}
+
+// missing is the error for the policy deleted since it was found.
+func (lp localPolicy) missing() error { return noSuchEntity(policyNotFound, lp.arn) }
+
+func (lp localPolicy) update(ctx context.Context, s *Service, fn func(*ident.ManagedPolicy) error) (ident.ManagedPolicy, error) {
+	return mutate(ctx, s.st, lp.key, lp.missing(), fn)
 }
 
 func (s *Service) CreatePolicy(ctx context.Context, in *iamapi.CreatePolicyRequest) (*iamapi.CreatePolicyResponse, error) {
@@ -101,11 +119,7 @@ func managedDocument(v *string) (string, error) {
 }
 
 func (s *Service) GetPolicy(ctx context.Context, in *iamapi.GetPolicyRequest) (*iamapi.GetPolicyResponse, error) {
-	arn, err := checkPolicyARN(in.PolicyArn)
-	if err != nil {
-		return nil, err
-	}
-	mp, err := s.managedPolicy(ctx, arn, policyNotFound)
+	mp, err := s.visiblePolicy(ctx, in.PolicyArn)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +127,7 @@ func (s *Service) GetPolicy(ctx context.Context, in *iamapi.GetPolicyRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	out := apiPolicy(mp, ents.count(arn), true)
+	out := apiPolicy(mp, ents.count(mp.ARN), true)
 	return &iamapi.GetPolicyResponse{Policy: &out}, nil
 }
 
@@ -164,16 +178,16 @@ func (s *Service) ListPolicies(ctx context.Context, in *iamapi.ListPoliciesReque
 }
 
 func (s *Service) DeletePolicy(ctx context.Context, in *iamapi.DeletePolicyRequest) (*wire.Empty, error) {
-	key, arn, err := s.localPolicyKey(ctx, in.PolicyArn)
+	lp, err := s.localPolicy(ctx, in.PolicyArn)
 	if err != nil {
 		return nil, err
 	}
-	return empty(deleteChecked(ctx, s.st, key, noSuchEntity(policyNotFound, arn), func(mp *ident.ManagedPolicy) error {
+	return empty(deleteChecked(ctx, s.st, lp.key, lp.missing(), func(mp *ident.ManagedPolicy) error {
 		ents, err := s.entities(ctx)
 		switch {
 		case err != nil:
 			return err
-		case ents.count(arn) > 0:
+		case ents.count(lp.arn) > 0:
 			return deleteConflict("Cannot delete a policy attached to entities.")
 		case len(mp.Versions) > 1:
 			return deleteConflict("This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.")
@@ -187,7 +201,7 @@ func versionNotFound(arn, id string) error {
 }
 
 func (s *Service) CreatePolicyVersion(ctx context.Context, in *iamapi.CreatePolicyVersionRequest) (*iamapi.CreatePolicyVersionResponse, error) {
-	key, arn, err := s.localPolicyKey(ctx, in.PolicyArn)
+	lp, err := s.localPolicy(ctx, in.PolicyArn)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +212,7 @@ func (s *Service) CreatePolicyVersion(ctx context.Context, in *iamapi.CreatePoli
 	setDefault := in.SetAsDefault != nil && *in.SetAsDefault
 	now := s.now()
 	var v ident.PolicyVersion
-	mp, err := mutate(ctx, s.st, key, noSuchEntity(policyNotFound, arn), func(mp *ident.ManagedPolicy) error {
+	mp, err := lp.update(ctx, s, func(mp *ident.ManagedPolicy) error {
 		if len(mp.Versions) >= maxPolicyVersions {
 			return limitExceeded("A managed policy can have up to %d versions. Before you create a new version, you must delete an existing version.", maxPolicyVersions)
 		}
@@ -250,11 +264,7 @@ func (s *Service) GetPolicyVersion(ctx context.Context, in *iamapi.GetPolicyVers
 }
 
 func (s *Service) ListPolicyVersions(ctx context.Context, in *iamapi.ListPolicyVersionsRequest) (*iamapi.ListPolicyVersionsResponse, error) {
-	arn, err := checkPolicyARN(in.PolicyArn)
-	if err != nil {
-		return nil, err
-	}
-	mp, err := s.managedPolicy(ctx, arn, policyNotFound)
+	mp, err := s.visiblePolicy(ctx, in.PolicyArn)
 	if err != nil {
 		return nil, err
 	}
@@ -277,39 +287,16 @@ func (s *Service) ListPolicyVersions(ctx context.Context, in *iamapi.ListPolicyV
 }
 
 func (s *Service) SetDefaultPolicyVersion(ctx context.Context, in *iamapi.SetDefaultPolicyVersionRequest) (*wire.Empty, error) {
-	key, arn, err := s.localPolicyKey(ctx, in.PolicyArn)
-	if err != nil {
-		return nil, err
-	}
-	id, err := versionID(in.VersionId)
-	if err != nil {
-		return nil, err
-	}
 	now := s.now()
-	_, err = mutate(ctx, s.st, key, noSuchEntity(policyNotFound, arn), func(mp *ident.ManagedPolicy) error {
-		if mp.Version(id) == nil {
-			return versionNotFound(arn, id)
-		}
+	return empty(s.updateVersion(ctx, in.PolicyArn, in.VersionId, func(mp *ident.ManagedPolicy, id string) error {
 		mp.DefaultVersion = id
 		mp.Updated = now
 		return nil
-	})
-	return empty(err)
+	}))
 }
 
 func (s *Service) DeletePolicyVersion(ctx context.Context, in *iamapi.DeletePolicyVersionRequest) (*wire.Empty, error) {
-	key, arn, err := s.localPolicyKey(ctx, in.PolicyArn)
-	if err != nil {
-		return nil, err
-	}
-	id, err := versionID(in.VersionId)
-	if err != nil {
-		return nil, err
-	}
-	_, err = mutate(ctx, s.st, key, noSuchEntity(policyNotFound, arn), func(mp *ident.ManagedPolicy) error {
-		if mp.Version(id) == nil {
-			return versionNotFound(arn, id)
-		}
+	return empty(s.updateVersion(ctx, in.PolicyArn, in.VersionId, func(mp *ident.ManagedPolicy, id string) error {
 		if mp.DefaultVersion == id {
 			return deleteConflict("Cannot delete the default version of a policy.")
 		}
@@ -321,12 +308,31 @@ func (s *Service) DeletePolicyVersion(ctx context.Context, in *iamapi.DeletePoli
 		}
 		mp.Versions = kept
 		return nil
+	}))
+}
+
+// updateVersion applies fn to a customer-managed policy and the id of its version that a request names,
+// once the version is found.
+func (s *Service) updateVersion(ctx context.Context, arnIn, idIn *string, fn func(mp *ident.ManagedPolicy, id string) error) error {
+	lp, err := s.localPolicy(ctx, arnIn)
+	if err != nil {
+		return err
+	}
+	id, err := versionID(idIn)
+	if err != nil {
+		return err
+	}
+	_, err = lp.update(ctx, s, func(mp *ident.ManagedPolicy) error {
+		if mp.Version(id) == nil {
+			return versionNotFound(lp.arn, id)
+		}
+		return fn(mp, id)
 	})
-	return empty(err)
+	return err
 }
 
 func (s *Service) TagPolicy(ctx context.Context, in *iamapi.TagPolicyRequest) (*wire.Empty, error) {
-	key, arn, err := s.localPolicyKey(ctx, in.PolicyArn)
+	lp, err := s.localPolicy(ctx, in.PolicyArn)
 	if err != nil {
 		return nil, err
 	}
@@ -334,20 +340,16 @@ func (s *Service) TagPolicy(ctx context.Context, in *iamapi.TagPolicyRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	_, err = mutate(ctx, s.st, key, noSuchEntity(policyNotFound, arn), func(mp *ident.ManagedPolicy) error {
-		merged, err := mergeTags(mp.Tags, tags)
-		mp.Tags = merged
-		return err
-	})
+	_, err = lp.update(ctx, s, func(mp *ident.ManagedPolicy) error { return addTags(&mp.Tags, tags) })
 	return empty(err)
 }
 
 func (s *Service) UntagPolicy(ctx context.Context, in *iamapi.UntagPolicyRequest) (*wire.Empty, error) {
-	key, arn, err := s.localPolicyKey(ctx, in.PolicyArn)
+	lp, err := s.localPolicy(ctx, in.PolicyArn)
 	if err != nil {
 		return nil, err
 	}
-	_, err = mutate(ctx, s.st, key, noSuchEntity(policyNotFound, arn), func(mp *ident.ManagedPolicy) error {
+	_, err = lp.update(ctx, s, func(mp *ident.ManagedPolicy) error {
 		mp.Tags = removeTags(mp.Tags, in.TagKeys)
 		return nil
 	})
@@ -355,11 +357,7 @@ func (s *Service) UntagPolicy(ctx context.Context, in *iamapi.UntagPolicyRequest
 }
 
 func (s *Service) ListPolicyTags(ctx context.Context, in *iamapi.ListPolicyTagsRequest) (*iamapi.ListPolicyTagsResponse, error) {
-	arn, err := checkPolicyARN(in.PolicyArn)
-	if err != nil {
-		return nil, err
-	}
-	mp, err := s.managedPolicy(ctx, arn, policyNotFound)
+	mp, err := s.visiblePolicy(ctx, in.PolicyArn)
 	if err != nil {
 		return nil, err
 	}
@@ -371,13 +369,11 @@ func (s *Service) ListPolicyTags(ctx context.Context, in *iamapi.ListPolicyTagsR
 }
 
 func (s *Service) ListEntitiesForPolicy(ctx context.Context, in *iamapi.ListEntitiesForPolicyRequest) (*iamapi.ListEntitiesForPolicyResponse, error) {
-	arn, err := checkPolicyARN(in.PolicyArn)
+	mp, err := s.visiblePolicy(ctx, in.PolicyArn)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.managedPolicy(ctx, arn, policyNotFound); err != nil {
-		return nil, err
-	}
+	arn := mp.ARN
 	prefix, err := checkPathPrefix(in.PathPrefix)
 	if err != nil {
 		return nil, err
@@ -441,16 +437,15 @@ type entities struct {
 }
 
 func (s *Service) entities(ctx context.Context) (*entities, error) {
-	acct := account(ctx)
 	e := &entities{counts: map[string]int{}}
 	var err error
-	if e.users, _, err = store.List[ident.User](ctx, s.st, ident.AccountPrefix(acct, ident.KindUser)); err != nil {
+	if e.users, _, err = userEntity.list(ctx, s); err != nil {
 		return nil, err
 	}
-	if e.groups, _, err = store.List[ident.Group](ctx, s.st, ident.AccountPrefix(acct, ident.KindGroup)); err != nil {
+	if e.groups, _, err = groupEntity.list(ctx, s); err != nil {
 		return nil, err
 	}
-	if e.roles, _, err = store.List[ident.Role](ctx, s.st, ident.AccountPrefix(acct, ident.KindRole)); err != nil {
+	if e.roles, _, err = roleEntity.list(ctx, s); err != nil {
 		return nil, err
 	}
 	for _, u := range e.users {

@@ -8,7 +8,6 @@ import (
 	iamapi "github.com/overcast-cloud/overcast/api/iam"
 	"github.com/overcast-cloud/overcast/api/wire"
 	ident "github.com/overcast-cloud/overcast/internal/iam"
-	"github.com/overcast-cloud/overcast/internal/store"
 )
 
 const (
@@ -16,10 +15,6 @@ const (
 	defaultSessionSecs = 3600
 	maxSessionSecs     = 43200
 )
-
-func (s *Service) role(ctx context.Context, n string) (ident.Role, store.Record, error) {
-	return get[ident.Role](ctx, s.st, ident.RoleKey(account(ctx), n), ident.NoSuchRole(n))
-}
 
 func checkSessionDuration(v *int32) (int32, error) {
 	if v == nil {
@@ -78,11 +73,11 @@ func (s *Service) CreateRole(ctx context.Context, in *iamapi.CreateRoleRequest) 
 }
 
 func (s *Service) GetRole(ctx context.Context, in *iamapi.GetRoleRequest) (*iamapi.GetRoleResponse, error) {
-	n, err := checkName(in.RoleName, "roleName", maxRoleName)
+	n, err := roleEntity.checkName(in.RoleName)
 	if err != nil {
 		return nil, err
 	}
-	r, _, err := s.role(ctx, n)
+	r, _, err := roleEntity.get(ctx, s, n)
 	if err != nil {
 		return nil, err
 	}
@@ -91,15 +86,10 @@ func (s *Service) GetRole(ctx context.Context, in *iamapi.GetRoleRequest) (*iama
 }
 
 func (s *Service) ListRoles(ctx context.Context, in *iamapi.ListRolesRequest) (*iamapi.ListRolesResponse, error) {
-	prefix, err := checkPathPrefix(in.PathPrefix)
+	roles, err := roleEntity.listUnderPath(ctx, s, in.PathPrefix)
 	if err != nil {
 		return nil, err
 	}
-	roles, _, err := store.List[ident.Role](ctx, s.st, ident.AccountPrefix(account(ctx), ident.KindRole))
-	if err != nil {
-		return nil, err
-	}
-	roles = filterPath(roles, func(r ident.Role) string { return r.Path }, prefix)
 	page, trunc, next, err := paginate(roles, func(r ident.Role) string { return strings.ToLower(r.Name) }, in.Marker, in.MaxItems)
 	if err != nil {
 		return nil, err
@@ -109,15 +99,6 @@ func (s *Service) ListRoles(ctx context.Context, in *iamapi.ListRolesRequest) (*
 		out.Roles = append(out.Roles, apiRole(&page[i], false))
 	}
 	return out, nil
-}
-
-// updateRole applies fn to the named role.
-func (s *Service) updateRole(ctx context.Context, roleName *string, fn func(*ident.Role) error) (ident.Role, error) {
-	n, err := checkName(roleName, "roleName", maxRoleName)
-	if err != nil {
-		return ident.Role{}, err
-	}
-	return mutate(ctx, s.st, ident.RoleKey(account(ctx), n), ident.NoSuchRole(n), fn)
 }
 
 func (s *Service) UpdateRole(ctx context.Context, in *iamapi.UpdateRoleRequest) (*iamapi.UpdateRoleResponse, error) {
@@ -134,7 +115,7 @@ func (s *Service) UpdateRole(ctx context.Context, in *iamapi.UpdateRoleRequest) 
 			return nil, err
 		}
 	}
-	_, err = s.updateRole(ctx, in.RoleName, func(r *ident.Role) error {
+	_, err = roleEntity.updateNamed(ctx, s, in.RoleName, func(r *ident.Role) error {
 		if in.Description != nil {
 			r.Description = desc
 		}
@@ -157,7 +138,7 @@ func (s *Service) UpdateRoleDescription(ctx context.Context, in *iamapi.UpdateRo
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.updateRole(ctx, in.RoleName, func(r *ident.Role) error {
+	r, err := roleEntity.updateNamed(ctx, s, in.RoleName, func(r *ident.Role) error {
 		r.Description = desc
 		return nil
 	})
@@ -169,14 +150,14 @@ func (s *Service) UpdateRoleDescription(ctx context.Context, in *iamapi.UpdateRo
 }
 
 func (s *Service) UpdateAssumeRolePolicy(ctx context.Context, in *iamapi.UpdateAssumeRolePolicyRequest) (*wire.Empty, error) {
-	if _, err := checkName(in.RoleName, "roleName", maxRoleName); err != nil {
+	if _, err := roleEntity.checkName(in.RoleName); err != nil {
 		return nil, err
 	}
 	trust, err := trustDocument(in.PolicyDocument, "policyDocument")
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.updateRole(ctx, in.RoleName, func(r *ident.Role) error {
+	_, err = roleEntity.updateNamed(ctx, s, in.RoleName, func(r *ident.Role) error {
 		r.TrustPolicy = trust
 		return nil
 	})
@@ -184,57 +165,28 @@ func (s *Service) UpdateAssumeRolePolicy(ctx context.Context, in *iamapi.UpdateA
 }
 
 func (s *Service) DeleteRole(ctx context.Context, in *iamapi.DeleteRoleRequest) (*wire.Empty, error) {
-	n, err := checkName(in.RoleName, "roleName", maxRoleName)
-	if err != nil {
-		return nil, err
-	}
-	return empty(deleteChecked(ctx, s.st, ident.RoleKey(account(ctx), n), ident.NoSuchRole(n), func(r *ident.Role) error {
+	return empty(roleEntity.deleteNamed(ctx, s, in.RoleName, func(r *ident.Role) error {
 		profiles, err := s.profilesWithRole(ctx, r.Name)
 		switch {
 		case err != nil:
 			return err
 		case len(profiles) > 0:
 			return deleteConflict("Cannot delete entity, must remove roles from instance profile first.")
-		case len(r.Attached) > 0:
-			return deleteConflict("Cannot delete entity, must detach all policies first.")
-		case len(r.Inline) > 0:
-			return deleteConflict("Cannot delete entity, must delete policies first.")
 		}
-		return nil
+		return policiesConflict(&r.Policies)
 	}))
 }
 
 func (s *Service) TagRole(ctx context.Context, in *iamapi.TagRoleRequest) (*wire.Empty, error) {
-	tags, err := checkTags(in.Tags)
-	if err != nil {
-		return nil, err
-	}
-	_, err = s.updateRole(ctx, in.RoleName, func(r *ident.Role) error {
-		merged, err := mergeTags(r.Tags, tags)
-		r.Tags = merged
-		return err
-	})
-	return empty(err)
+	return empty(roleEntity.tag(ctx, s, in.RoleName, in.Tags))
 }
 
 func (s *Service) UntagRole(ctx context.Context, in *iamapi.UntagRoleRequest) (*wire.Empty, error) {
-	_, err := s.updateRole(ctx, in.RoleName, func(r *ident.Role) error {
-		r.Tags = removeTags(r.Tags, in.TagKeys)
-		return nil
-	})
-	return empty(err)
+	return empty(roleEntity.untag(ctx, s, in.RoleName, in.TagKeys))
 }
 
 func (s *Service) ListRoleTags(ctx context.Context, in *iamapi.ListRoleTagsRequest) (*iamapi.ListRoleTagsResponse, error) {
-	n, err := checkName(in.RoleName, "roleName", maxRoleName)
-	if err != nil {
-		return nil, err
-	}
-	r, _, err := s.role(ctx, n)
-	if err != nil {
-		return nil, err
-	}
-	tags, trunc, next, err := pageTags(r.Tags, in.Marker, in.MaxItems)
+	tags, trunc, next, err := roleEntity.listTags(ctx, s, in.RoleName, in.Marker, in.MaxItems)
 	if err != nil {
 		return nil, err
 	}

@@ -64,9 +64,9 @@ func (s *Service) GetAccountSummary(ctx context.Context, _ *wire.Empty) (*iamapi
 		"SigningCertificatesPerUserQuota":   2,
 		"VersionsPerPolicyQuota":            maxPolicyVersions,
 		"PolicySizeQuota":                   maxPolicySize,
-		"UserPolicySizeQuota":               int32(userHolder.inlineQuota),
-		"GroupPolicySizeQuota":              int32(groupHolder.inlineQuota),
-		"RolePolicySizeQuota":               int32(roleHolder.inlineQuota),
+		"UserPolicySizeQuota":               int32(userEntity.inlineQuota),
+		"GroupPolicySizeQuota":              int32(groupEntity.inlineQuota),
+		"RolePolicySizeQuota":               int32(roleEntity.inlineQuota),
 		"AssumeRolePolicySizeQuota":         2048,
 	}
 	return &iamapi.GetAccountSummaryResponse{SummaryMap: m}, nil

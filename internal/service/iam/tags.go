@@ -68,6 +68,16 @@ func mergeTags(cur, add []ident.Tag) ([]ident.Tag, error) {
 	return out, nil
 }
 
+// addTags sets add on *tags, as mergeTags does, leaving *tags as it was when the limit refuses them.
+func addTags(tags *[]ident.Tag, add []ident.Tag) error {
+	merged, err := mergeTags(*tags, add)
+	if err != nil {
+		return err
+	}
+	*tags = merged
+	return nil
+}
+
 // removeTags drops the tags with the keys; absent keys are not an error.
 func removeTags(cur []ident.Tag, keys []string) []ident.Tag {
 	out := cur[:0:0]

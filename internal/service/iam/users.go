@@ -70,8 +70,14 @@ func callerUserName(ctx context.Context, in *string) (string, error) {
 	return p.Name, nil
 }
 
-func (s *Service) user(ctx context.Context, n string) (ident.User, store.Record, error) {
-	return get[ident.User](ctx, s.st, ident.UserKey(account(ctx), n), ident.NoSuchUser(n))
+// callerUser reads the user a call names, or the calling IAM user when it names none.
+func (s *Service) callerUser(ctx context.Context, in *string) (ident.User, error) {
+	n, err := callerUserName(ctx, in)
+	if err != nil {
+		return ident.User{}, err
+	}
+	u, _, err := userEntity.get(ctx, s, n)
+	return u, err
 }
 
 func (s *Service) GetUser(ctx context.Context, in *iamapi.GetUserRequest) (*iamapi.GetUserResponse, error) {
@@ -83,11 +89,7 @@ func (s *Service) GetUser(ctx context.Context, in *iamapi.GetUserRequest) (*iama
 			}}, nil
 		}
 	}
-	n, err := callerUserName(ctx, in.UserName)
-	if err != nil {
-		return nil, err
-	}
-	u, _, err := s.user(ctx, n)
+	u, err := s.callerUser(ctx, in.UserName)
 	if err != nil {
 		return nil, err
 	}
@@ -96,15 +98,10 @@ func (s *Service) GetUser(ctx context.Context, in *iamapi.GetUserRequest) (*iama
 }
 
 func (s *Service) ListUsers(ctx context.Context, in *iamapi.ListUsersRequest) (*iamapi.ListUsersResponse, error) {
-	prefix, err := checkPathPrefix(in.PathPrefix)
+	users, err := userEntity.listUnderPath(ctx, s, in.PathPrefix)
 	if err != nil {
 		return nil, err
 	}
-	users, _, err := store.List[ident.User](ctx, s.st, ident.AccountPrefix(account(ctx), ident.KindUser))
-	if err != nil {
-		return nil, err
-	}
-	users = filterPath(users, func(u ident.User) string { return u.Path }, prefix)
 	page, trunc, next, err := paginate(users, func(u ident.User) string { return strings.ToLower(u.Name) }, in.Marker, in.MaxItems)
 	if err != nil {
 		return nil, err
@@ -116,38 +113,18 @@ func (s *Service) ListUsers(ctx context.Context, in *iamapi.ListUsersRequest) (*
 	return out, nil
 }
 
-func filterPath[T any](items []T, pathOf func(T) string, prefix string) []T {
-	if prefix == "/" {
-		return items
-	}
-	out := items[:0]
-	for _, it := range items {
-		if strings.HasPrefix(pathOf(it), prefix) {
-			out = append(out, it)
-		}
-	}
-	return out
-}
-
 func (s *Service) UpdateUser(ctx context.Context, in *iamapi.UpdateUserRequest) (*wire.Empty, error) {
-	n, err := checkName(in.UserName, "userName", 128)
+	n, err := userEntity.checkName(in.UserName)
 	if err != nil {
 		return nil, err
 	}
-	newName := n
-	if in.NewUserName != nil {
-		if newName, err = checkName(in.NewUserName, "newUserName", maxUserName); err != nil {
-			return nil, err
-		}
-	}
-	if in.NewPath != nil {
-		if _, err := checkPath(in.NewPath, "newPath"); err != nil {
-			return nil, err
-		}
+	newName, err := checkNewNames(n, in.NewUserName, "newUserName", maxUserName, in.NewPath)
+	if err != nil {
+		return nil, err
 	}
 	acct := account(ctx)
 	return empty(retry(func() error {
-		u, rec, err := s.user(ctx, n)
+		u, rec, err := userEntity.get(ctx, s, n)
 		if err != nil {
 			return err
 		}
@@ -157,22 +134,19 @@ func (s *Service) UpdateUser(ctx context.Context, in *iamapi.UpdateUserRequest) 
 		}
 		u.ARN = ident.ARN(acct, "user", u.Path, u.Name)
 		newKey := ident.UserKey(acct, newName)
-		if newKey == rec.Key {
-			_, err := store.Update(ctx, s.st, rec.Key, rec.ModRevision, u)
-			return err
-		}
-		// A rename moves the record and repoints the user's access keys at the new name.
-		put, err := store.PutOp(newKey, u, store.Absent)
+		ops, err := renameOps(rec, newKey, u)
 		if err != nil {
 			return err
 		}
-		ops := []store.Op{store.DeleteOp(rec.Key, rec.ModRevision), put}
-		for _, k := range u.AccessKeys {
-			op, err := store.PutOp(ident.AccessKeyKey(k.ID), ident.AccessKeyIndex{Account: acct, UserName: newName}, store.Any)
-			if err != nil {
-				return err
+		// A rename that moves the record repoints the user's access keys at the new name.
+		if newKey != rec.Key {
+			for _, k := range u.AccessKeys {
+				op, err := store.PutOp(ident.AccessKeyKey(k.ID), ident.AccessKeyIndex{Account: acct, UserName: newName}, store.Any)
+				if err != nil {
+					return err
+				}
+				ops = append(ops, op)
 			}
-			ops = append(ops, op)
 		}
 		_, err = s.st.Txn(ctx, ops...)
 		if errors.Is(err, store.ErrExists) {
@@ -183,11 +157,7 @@ func (s *Service) UpdateUser(ctx context.Context, in *iamapi.UpdateUserRequest) 
 }
 
 func (s *Service) DeleteUser(ctx context.Context, in *iamapi.DeleteUserRequest) (*wire.Empty, error) {
-	n, err := checkName(in.UserName, "userName", 128)
-	if err != nil {
-		return nil, err
-	}
-	return empty(deleteChecked(ctx, s.st, ident.UserKey(account(ctx), n), ident.NoSuchUser(n), func(u *ident.User) error {
+	return empty(userEntity.deleteNamed(ctx, s, in.UserName, func(u *ident.User) error {
 		switch {
 		case u.LoginProfile != nil:
 			return deleteConflict("Cannot delete entity, must delete login profile first.")
@@ -195,53 +165,25 @@ func (s *Service) DeleteUser(ctx context.Context, in *iamapi.DeleteUserRequest) 
 			return deleteConflict("Cannot delete entity, must delete access keys first.")
 		case len(u.Groups) > 0:
 			return deleteConflict("Cannot delete entity, must remove users from group first.")
-		case len(u.Attached) > 0:
-			return deleteConflict("Cannot delete entity, must detach all policies first.")
-		case len(u.Inline) > 0:
-			return deleteConflict("Cannot delete entity, must delete policies first.")
 		}
-		return nil
+		return policiesConflict(&u.Policies)
 	}))
 }
 
 func (s *Service) TagUser(ctx context.Context, in *iamapi.TagUserRequest) (*wire.Empty, error) {
-	n, err := checkName(in.UserName, "userName", 128)
-	if err != nil {
+	// TagUser answers a bad name before bad tags; TagRole and TagInstanceProfile the other way round.
+	if _, err := userEntity.checkName(in.UserName); err != nil {
 		return nil, err
 	}
-	tags, err := checkTags(in.Tags)
-	if err != nil {
-		return nil, err
-	}
-	_, err = mutate(ctx, s.st, ident.UserKey(account(ctx), n), ident.NoSuchUser(n), func(u *ident.User) error {
-		u.Tags, err = mergeTags(u.Tags, tags)
-		return err
-	})
-	return empty(err)
+	return empty(userEntity.tag(ctx, s, in.UserName, in.Tags))
 }
 
 func (s *Service) UntagUser(ctx context.Context, in *iamapi.UntagUserRequest) (*wire.Empty, error) {
-	n, err := checkName(in.UserName, "userName", 128)
-	if err != nil {
-		return nil, err
-	}
-	_, err = mutate(ctx, s.st, ident.UserKey(account(ctx), n), ident.NoSuchUser(n), func(u *ident.User) error {
-		u.Tags = removeTags(u.Tags, in.TagKeys)
-		return nil
-	})
-	return empty(err)
+	return empty(userEntity.untag(ctx, s, in.UserName, in.TagKeys))
 }
 
 func (s *Service) ListUserTags(ctx context.Context, in *iamapi.ListUserTagsRequest) (*iamapi.ListUserTagsResponse, error) {
-	n, err := checkName(in.UserName, "userName", 128)
-	if err != nil {
-		return nil, err
-	}
-	u, _, err := s.user(ctx, n)
-	if err != nil {
-		return nil, err
-	}
-	tags, trunc, next, err := pageTags(u.Tags, in.Marker, in.MaxItems)
+	tags, trunc, next, err := userEntity.listTags(ctx, s, in.UserName, in.Marker, in.MaxItems)
 	if err != nil {
 		return nil, err
 	}
