@@ -77,7 +77,37 @@ type Driver interface {
 	ConsoleOutput(ctx context.Context, id string) ([]byte, error)
 	// List returns the ids of every machine that has anything on the host, for recovery after a crash.
 	List(ctx context.Context) ([]string, error)
+
+	// AttachBlock gives a defined machine a host block device at dev.GuestPath (and its /dev/sdX alias).
+	// A running machine sees it at once; the attachment is recorded with the machine, so every later
+	// Start gives it again, until DetachBlock. The machine's root user may mount it, although it has no
+	// CAP_SYS_ADMIN: the driver vets and performs such mounts. Attaching a second device at a used guest
+	// path fails with ErrDeviceInUse.
+	AttachBlock(ctx context.Context, id string, dev BlockDevice) error
+	// DetachBlock takes the device at guestPath away. It fails with ErrBusy, leaving the device attached,
+	// while the device is mounted in the running machine, and with ErrNotAttached when nothing is there.
+	DetachBlock(ctx context.Context, id, guestPath string) error
+	// BlockDevices returns the machine's recorded attachments, sorted by guest path.
+	BlockDevices(ctx context.Context, id string) ([]BlockDevice, error)
 }
+
+// BlockDevice is a host block device given to a machine.
+type BlockDevice struct {
+	HostPath  string // the device on the host: /dev/loop3
+	GuestPath string // where the machine sees it: /dev/xvdf
+	ReadOnly  bool
+	// IOPS and MBps limit the machine's reads and its writes on the device, each; zero is no limit. They
+	// are an EBS volume's provisioned performance.
+	IOPS int
+	MBps int
+}
+
+// Errors of AttachBlock and DetachBlock.
+var (
+	ErrDeviceInUse = errors.New("compute: guest device path in use")
+	ErrNotAttached = errors.New("compute: no device attached at that path")
+	ErrBusy        = errors.New("compute: device is mounted in the machine")
+)
 
 // ErrNotDefined is returned for operations on a machine that Define never made.
 var ErrNotDefined = errors.New("compute: machine not defined")

@@ -2,7 +2,9 @@ package compute
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
+	"strings"
 )
 
 var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
@@ -20,4 +22,22 @@ func (s Spec) Validate() error {
 			s.ID, s.VCPUs, s.MemoryMiB, s.PIDs)
 	}
 	return nil
+}
+
+// Validate checks a block device: an absolute host path, and a guest path /dev/xvd<letters> (the name
+// Linux gives an EBS volume on Xen instances; AWS's /dev/sdX name becomes an alias of it).
+func (b BlockDevice) Validate() error {
+	if !filepath.IsAbs(b.HostPath) {
+		return fmt.Errorf("compute: host device %q is not an absolute path", b.HostPath)
+	}
+	suffix, ok := strings.CutPrefix(b.GuestPath, "/dev/xvd")
+	if !ok || suffix == "" || len(suffix) > 2 || strings.Trim(suffix, "abcdefghijklmnopqrstuvwxyz") != "" {
+		return fmt.Errorf("compute: guest device %q is not /dev/xvd<letters>", b.GuestPath)
+	}
+	return nil
+}
+
+// AliasPath is the /dev/sdX name of the device, as the EC2 API shows it.
+func (b BlockDevice) AliasPath() string {
+	return "/dev/sd" + strings.TrimPrefix(b.GuestPath, "/dev/xvd")
 }

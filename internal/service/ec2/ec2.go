@@ -40,6 +40,10 @@ type Volumes interface {
 	Snapshot(ctx context.Context, volumeID, snapshotID string) (storedBytes int64, err error)
 	// DeleteSnapshot drops a snapshot; chunks other snapshots still use are kept.
 	DeleteSnapshot(ctx context.Context, snapshotID string) error
+	// Device gives the volume a host block device and returns its path (/dev/loop3); it is idempotent.
+	Device(ctx context.Context, id string) (string, error)
+	// ReleaseDevice gives the volume's block device back; a device still in use is refused.
+	ReleaseDevice(ctx context.Context, id string) error
 }
 
 // Config wires the service.

@@ -77,6 +77,9 @@ func (s *Service) bringUp(ctx context.Context, r *instanceRecord) error {
 	if err := s.compute.Define(ctx, spec); err != nil {
 		return err
 	}
+	if err := s.ensureBlockDevices(ctx, r.ID); err != nil { // attachments.go
+		return err
+	}
 	return s.compute.Start(ctx, r.ID)
 }
 
@@ -199,6 +202,7 @@ func (s *Service) terminateOnHost(ctx context.Context, key store.Key) {
 		s.log.Error("destroy machine", "instance", r.ID, "err", err)
 		return // left shutting-down: the next Recover finishes it
 	}
+	s.releaseVolumes(ctx, r.ID) // attachments.go
 	s.detach(ctx, r.ID)
 	if ip := r.privateAddr(); ip.IsValid() {
 		if err := s.releasePrivateIP(ctx, r.SubnetID, ip); err != nil {

@@ -72,7 +72,7 @@ type volumeRecord struct {
 	ClientToken  string              `json:"clientToken,omitempty"`
 	Request      string              `json:"request,omitempty"`
 	Modification *volumeModification `json:"modification,omitempty"` // the latest one
-	// Attachments stay empty until AttachVolume exists.
+	// Attachments has at most one attachment (Multi-Attach is not supported): attachments.go.
 	Attachments []volumeAttachment `json:"attachments,omitempty"`
 }
 
@@ -869,6 +869,10 @@ func (s *Service) RecoverEBS(ctx context.Context) error {
 			}
 		case v.Modification.active():
 			s.async(actx, v.ID, func(ctx context.Context) { s.applyModification(ctx, v.ID) })
+		case len(v.Attachments) == 1 && v.Attachments[0].State != attachAttached:
+			if err := s.recoverAttachment(actx, v); err != nil {
+				errs = append(errs, fmt.Errorf("volume %s: %w", v.ID, err))
+			}
 		}
 	}
 	if err := s.recoverSnapshots(ctx); err != nil {

@@ -27,10 +27,11 @@ type memVolumes struct {
 	snapshots map[string]int64
 	keys      map[string]string
 	fail      map[string]error
+	devices   map[string]string // volume id -> its block device, while it has one (attachments_test.go)
 }
 
 func newMemVolumes() *memVolumes {
-	return &memVolumes{volumes: map[string]int64{}, restored: map[string]string{}, snapshots: map[string]int64{}, keys: map[string]string{}, fail: map[string]error{}}
+	return &memVolumes{volumes: map[string]int64{}, restored: map[string]string{}, snapshots: map[string]int64{}, keys: map[string]string{}, fail: map[string]error{}, devices: map[string]string{}}
 }
 
 func (m *memVolumes) failing(op string, err error) {

@@ -49,7 +49,9 @@ type machine struct {
 	disk      map[string][]byte // the root disk: path -> content
 	booted    bool              // the disk has finished a first boot
 	exit      *time.Timer
-	boots     int // tells a timer of an earlier boot from the current one
+	boots     int                            // tells a timer of an earlier boot from the current one
+	devices   map[string]compute.BlockDevice // attached block devices by guest path
+	mounted   map[string]bool                // guest paths the test says are mounted (SetMounted)
 }
 
 // directives reads the #fake: lines of user data.
@@ -84,7 +86,8 @@ func (d *Driver) Define(ctx context.Context, spec compute.Spec) error {
 		m.spec = spec
 		return nil
 	}
-	d.machines[spec.ID] = &machine{spec: spec, disk: map[string][]byte{}}
+	d.machines[spec.ID] = &machine{spec: spec, disk: map[string][]byte{},
+		devices: map[string]compute.BlockDevice{}, mounted: map[string]bool{}}
 	return nil
 }
 
@@ -151,6 +154,7 @@ func (m *machine) stop() {
 		m.exit.Stop()
 	}
 	m.running, m.reason = false, ""
+	clear(m.mounted) // a stop unmounts everything
 	m.console.WriteString("overcast-init: received terminated, stopping all processes\n")
 }
 
@@ -203,6 +207,73 @@ func (d *Driver) List(ctx context.Context) ([]string, error) {
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+
+// AttachBlock implements compute.Driver: the attachment is only recorded.
+func (d *Driver) AttachBlock(ctx context.Context, id string, dev compute.BlockDevice) error {
+	if err := dev.Validate(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m, err := d.get(id)
+	if err != nil {
+		return err
+	}
+	if old, ok := m.devices[dev.GuestPath]; ok {
+		if old == dev {
+			return nil
+		}
+		return fmt.Errorf("%w: %s on %s", compute.ErrDeviceInUse, dev.GuestPath, id)
+	}
+	m.devices[dev.GuestPath] = dev
+	return nil
+}
+
+// DetachBlock implements compute.Driver. A device SetMounted marked as mounted in a running machine is
+// busy.
+func (d *Driver) DetachBlock(ctx context.Context, id, guestPath string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m, err := d.get(id)
+	if err != nil {
+		return err
+	}
+	if _, ok := m.devices[guestPath]; !ok {
+		return fmt.Errorf("%w: %s on %s", compute.ErrNotAttached, guestPath, id)
+	}
+	if m.running && m.mounted[guestPath] {
+		return fmt.Errorf("%w: %s on %s", compute.ErrBusy, guestPath, id)
+	}
+	delete(m.devices, guestPath)
+	delete(m.mounted, guestPath)
+	return nil
+}
+
+// BlockDevices implements compute.Driver.
+func (d *Driver) BlockDevices(ctx context.Context, id string) ([]compute.BlockDevice, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m, err := d.get(id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]compute.BlockDevice, 0, len(m.devices))
+	for _, dev := range m.devices {
+		out = append(out, dev)
+	}
+	slices.SortFunc(out, func(a, b compute.BlockDevice) int { return strings.Compare(a.GuestPath, b.GuestPath) })
+	return out, nil
+}
+
+// SetMounted says whether the device at guestPath is mounted inside the machine, as a guest's mount would
+// make it, so that tests see DetachBlock refuse a busy device.
+func (d *Driver) SetMounted(id, guestPath string, mounted bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if m, ok := d.machines[id]; ok {
+		m.mounted[guestPath] = mounted
+	}
 }
 
 // ReadFile returns a file of a machine's root disk, for tests that check what user data wrote.

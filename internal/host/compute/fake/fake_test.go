@@ -2,6 +2,7 @@ package fake
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,9 @@ var image = compute.Image{ID: "ami-fake", LowerDirs: []string{"/nonexistent/fake
 
 func TestConformance(t *testing.T) {
 	testsuite.Run(t, func(t *testing.T) (compute.Driver, compute.Image) { return New(), image })
+	n := 0
+	testsuite.RunBlockDevices(t, func(t *testing.T) (compute.Driver, compute.Image) { return New(), image },
+		func(t *testing.T) string { n++; return fmt.Sprintf("/dev/loop%d", 100+n) })
 }
 
 func TestScriptedFailures(t *testing.T) {

@@ -64,6 +64,7 @@ type ociLinuxCfg struct {
 	Resources     ociResources   `json:"resources"`
 	CgroupsPath   string         `json:"cgroupsPath"`
 	Namespaces    []ociNamespace `json:"namespaces"`
+	Devices       []ociDevice    `json:"devices,omitempty"`
 	Seccomp       *ociSeccomp    `json:"seccomp,omitempty"`
 	MaskedPaths   []string       `json:"maskedPaths"`
 	ReadonlyPaths []string       `json:"readonlyPaths"`
@@ -74,6 +75,30 @@ type ociResources struct {
 	Memory  *ociMemory      `json:"memory,omitempty"`
 	CPU     *ociCPU         `json:"cpu,omitempty"`
 	Pids    *ociPids        `json:"pids,omitempty"`
+	BlockIO *ociBlockIO     `json:"blockIO,omitempty"`
+}
+
+type ociBlockIO struct {
+	ReadBps   []ociThrottle `json:"throttleReadBpsDevice,omitempty"`
+	WriteBps  []ociThrottle `json:"throttleWriteBpsDevice,omitempty"`
+	ReadIOPS  []ociThrottle `json:"throttleReadIOPSDevice,omitempty"`
+	WriteIOPS []ociThrottle `json:"throttleWriteIOPSDevice,omitempty"`
+}
+
+type ociThrottle struct {
+	Major int64  `json:"major"`
+	Minor int64  `json:"minor"`
+	Rate  uint64 `json:"rate"`
+}
+
+type ociDevice struct {
+	Path     string  `json:"path"`
+	Type     string  `json:"type"`
+	Major    int64   `json:"major"`
+	Minor    int64   `json:"minor"`
+	FileMode *uint32 `json:"fileMode,omitempty"`
+	UID      *uint32 `json:"uid,omitempty"`
+	GID      *uint32 `json:"gid,omitempty"`
 }
 
 type ociDeviceRule struct {
@@ -109,6 +134,9 @@ type ociSeccomp struct {
 	DefaultErrnoRet *uint        `json:"defaultErrnoRet,omitempty"`
 	Architectures   []string     `json:"architectures"`
 	Syscalls        []ociSyscall `json:"syscalls"`
+	// ListenerPath is the unix socket the runtime sends the seccomp notify fd to (runtime-spec 1.0.2-dev,
+	// runc 1.1).
+	ListenerPath string `json:"listenerPath,omitempty"`
 }
 
 type ociSyscall struct {
@@ -165,8 +193,8 @@ func allowedDevices() []ociDeviceRule {
 	return rules
 }
 
-// bundleSpec is the OCI config for one boot of a machine.
-func (d *Driver) bundleSpec(spec compute.Spec, m machineDir) ociSpec {
+// bundleSpec is the OCI config for one boot of a machine with its attached devices.
+func (d *Driver) bundleSpec(spec compute.Spec, m machineDir, devs bootDevices) ociSpec {
 	hostname := spec.Hostname
 	if hostname == "" {
 		hostname = spec.ID
@@ -209,14 +237,16 @@ func (d *Driver) bundleSpec(spec compute.Spec, m machineDir) ociSpec {
 		},
 		Linux: ociLinuxCfg{
 			Resources: ociResources{
-				Devices: allowedDevices(),
+				Devices: append(allowedDevices(), devs.rules...),
+				BlockIO: devs.blockIO,
 				Memory:  mem,
 				CPU:     &ociCPU{Shares: &shares, Quota: &quota, Period: &period},
 				Pids:    &ociPids{Limit: int64(spec.PIDs)},
 			},
 			CgroupsPath:   d.cgroupPath(spec.ID),
 			Namespaces:    ns,
-			Seccomp:       seccompProfile(),
+			Devices:       devs.nodes,
+			Seccomp:       seccompProfile(m.path(mountGuardSocket)),
 			MaskedPaths:   maskedPaths,
 			ReadonlyPaths: readonlyPaths,
 		},

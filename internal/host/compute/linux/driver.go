@@ -144,6 +144,8 @@ func checkStatic(path string) error {
 //	console.log   the init's stdout and stderr, across boots
 //	runc.log      the runtime's own log
 //	init.pid      the init's host pid
+//	devices.json  the attached block devices (blockdev.go)
+//	mount.sock    where the runtime hands over the seccomp notify fd (mountguard.go)
 type machineDir string
 
 func (m machineDir) path(name string) string { return filepath.Join(string(m), name) }
@@ -235,21 +237,38 @@ func (d *Driver) Start(ctx context.Context, id string) error {
 	if err := d.writeBootData(spec, m); err != nil {
 		return fmt.Errorf("linux: start %s: boot data: %w", id, err)
 	}
-	if err := mountOverlay(spec.Image.LowerDirs, m); err != nil {
+	devices, err := d.ociDevices(id)
+	if err != nil {
 		return fmt.Errorf("linux: start %s: %w", id, err)
 	}
-	cfg, err := json.MarshalIndent(d.bundleSpec(spec, m), "", "\t")
+	guard, err := listenGuard(m)
+	if err != nil {
+		return fmt.Errorf("linux: start %s: %w", id, err)
+	}
+	if err := mountOverlay(spec.Image.LowerDirs, m); err != nil {
+		guard.wait(0)
+		return fmt.Errorf("linux: start %s: %w", id, err)
+	}
+	cfg, err := json.MarshalIndent(d.bundleSpec(spec, m, devices), "", "\t")
 	if err == nil {
 		err = writeFileAtomic(m.path("config.json"), cfg, 0o600)
 	}
 	if err == nil {
 		err = d.run(ctx, id, m)
 	}
+	// The runtime has sent the notify fd by the time `run --detach` returns.
+	var notifyFD int
+	if err == nil {
+		notifyFD, err = guard.wait(5 * time.Second)
+	} else {
+		guard.wait(0)
+	}
 	if err != nil {
 		d.deleteContainer(context.WithoutCancel(ctx), id)
 		unmount(m.rootfs())
 		return fmt.Errorf("linux: start %s: %w", id, err)
 	}
+	go d.serveMounts(id, notifyFD)
 	d.log.InfoContext(ctx, "machine started", "instance", id)
 	return nil
 }

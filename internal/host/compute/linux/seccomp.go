@@ -2,7 +2,7 @@ package linux
 
 // The default seccomp profile: an allowlist in the spirit of the one container runtimes ship. Anything not
 // listed fails with EPERM. What is left out is what lets a process reach past its namespaces or cgroup:
-// loading kernel modules or BPF programs, mounting, making namespaces, rebooting, setting the clock,
+// loading kernel modules or BPF programs, mounting (but see mountguard.go), making namespaces, rebooting, setting the clock,
 // kexec, the kernel keyring, perf events, swap, accounting, raw I/O ports. Most of these also need a
 // capability the machine does not have; seccomp is the second fence.
 
@@ -88,8 +88,9 @@ var allowedSyscalls = [][]string{
 		"mq_timedsend_time64", "mq_timedreceive", "mq_timedreceive_time64", "mq_notify", "mq_getsetattr"},
 }
 
-// seccompProfile builds the OCI seccomp section.
-func seccompProfile() *ociSeccomp {
+// seccompProfile builds the OCI seccomp section. mount and umount2 are handed to the mount guard, which
+// listens at listenerPath (mountguard.go).
+func seccompProfile(listenerPath string) *ociSeccomp {
 	var names []string
 	for _, group := range allowedSyscalls {
 		names = append(names, group...)
@@ -99,8 +100,10 @@ func seccompProfile() *ociSeccomp {
 		DefaultAction:   "SCMP_ACT_ERRNO",
 		DefaultErrnoRet: &eperm,
 		Architectures:   []string{"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"},
+		ListenerPath:    listenerPath,
 		Syscalls: []ociSyscall{
 			{Names: names, Action: "SCMP_ACT_ALLOW"},
+			{Names: []string{"mount", "umount2", "umount"}, Action: "SCMP_ACT_NOTIFY"},
 			// clone may make threads and processes, not namespaces. On x86 the flags are the first argument.
 			{Names: []string{"clone"}, Action: "SCMP_ACT_ALLOW",
 				Args: []ociSeccompArg{{Index: 0, Value: cloneNewNSAll, ValueTwo: 0, Op: "SCMP_CMP_MASKED_EQ"}}},

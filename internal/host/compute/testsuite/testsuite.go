@@ -311,3 +311,61 @@ func testConcurrent(t *testing.T, d compute.Driver, img compute.Image) {
 		t.Error(err)
 	}
 }
+
+// NewDevice returns the host path of a block device a machine may be given; it registers its own cleanup.
+type NewDevice func(t *testing.T) string
+
+// RunBlockDevices runs the suite's part about attached block devices.
+func RunBlockDevices(t *testing.T, newDriver NewDriver, newDevice NewDevice) {
+	t.Run("BlockDevices", func(t *testing.T) {
+		d, img := newDriver(t)
+		testBlockDevices(t, d, img, newDevice(t), newDevice(t))
+	})
+}
+
+func testBlockDevices(t *testing.T, d compute.Driver, img compute.Image, host1, host2 string) {
+	ctx := context.Background()
+	xvdf := compute.BlockDevice{HostPath: host1, GuestPath: "/dev/xvdf"}
+	if err := d.AttachBlock(ctx, NewID(), xvdf); !errors.Is(err, compute.ErrNotDefined) {
+		t.Errorf("AttachBlock on an undefined machine = %v, want ErrNotDefined", err)
+	}
+	spec := Spec(img, "#cloud-config\nbootcmd:\n  - echo booted\n")
+	must(t, "Define", d.Define(ctx, spec))
+	Destroy(t, d, spec.ID)
+	if err := d.AttachBlock(ctx, spec.ID, compute.BlockDevice{HostPath: host1, GuestPath: "/dev/sda1"}); err == nil {
+		t.Error("AttachBlock at /dev/sda1 succeeded; want an invalid guest path")
+	}
+	wantDevices := func(want ...compute.BlockDevice) {
+		t.Helper()
+		got, err := d.BlockDevices(ctx, spec.ID)
+		if err != nil {
+			t.Fatalf("BlockDevices: %v", err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("BlockDevices = %+v, want %+v", got, want)
+		}
+	}
+	// Attached while stopped: recorded, and still there after a boot.
+	must(t, "AttachBlock (stopped)", d.AttachBlock(ctx, spec.ID, xvdf))
+	must(t, "AttachBlock again (same device)", d.AttachBlock(ctx, spec.ID, xvdf))
+	must(t, "Start", d.Start(ctx, spec.ID))
+	WaitConsole(t, d, spec.ID, "booted", 1)
+	wantDevices(xvdf)
+	if err := d.AttachBlock(ctx, spec.ID, compute.BlockDevice{HostPath: host2, GuestPath: "/dev/xvdf"}); !errors.Is(err, compute.ErrDeviceInUse) {
+		t.Errorf("AttachBlock of a second device at /dev/xvdf = %v, want ErrDeviceInUse", err)
+	}
+	// Attached while running, kept across stop and start.
+	xvdg := compute.BlockDevice{HostPath: host2, GuestPath: "/dev/xvdg", ReadOnly: true, IOPS: 3000, MBps: 125}
+	must(t, "AttachBlock (running)", d.AttachBlock(ctx, spec.ID, xvdg))
+	must(t, "Stop", d.Stop(ctx, spec.ID, 5*time.Second))
+	must(t, "Start", d.Start(ctx, spec.ID))
+	WaitConsole(t, d, spec.ID, "booted", 2)
+	wantDevices(xvdf, xvdg)
+	must(t, "DetachBlock (running)", d.DetachBlock(ctx, spec.ID, "/dev/xvdf"))
+	if err := d.DetachBlock(ctx, spec.ID, "/dev/xvdf"); !errors.Is(err, compute.ErrNotAttached) {
+		t.Errorf("DetachBlock twice = %v, want ErrNotAttached", err)
+	}
+	must(t, "Stop", d.Stop(ctx, spec.ID, 5*time.Second))
+	must(t, "DetachBlock (stopped)", d.DetachBlock(ctx, spec.ID, "/dev/xvdg"))
+	wantDevices()
+}
