@@ -165,11 +165,18 @@ func FromTyped(sh *Shape, src any) map[string]any {
 }
 
 func getStruct(sh *Shape, v reflect.Value) map[string]any {
-	tree := make(map[string]any, len(sh.Members))
-	for i, m := range sh.Members {
-		if i >= v.NumField() {
-			break
+	n := min(len(sh.Members), v.NumField())
+	// Size the tree for the members present, not for every member of the shape: output shapes such as EC2's
+	// Instance have dozens of members that are mostly absent, and a map sized for all of them costs twice the
+	// memory to allocate and clear.
+	present := 0
+	for i := range n {
+		if !isNil(v.Field(i)) {
+			present++
 		}
+	}
+	tree := make(map[string]any, present)
+	for i, m := range sh.Members[:n] {
 		if val, ok := getValue(m, v.Field(i), true); ok {
 			tree[m.Name] = val
 		}
@@ -177,13 +184,19 @@ func getStruct(sh *Shape, v reflect.Value) map[string]any {
 	return tree
 }
 
-func getValue(m *Member, f reflect.Value, inStruct bool) (any, bool) {
-	sh := m.Shape
+// isNil reports whether f is a nil pointer, interface, slice or map: an absent member.
+func isNil(f reflect.Value) bool {
 	switch f.Kind() {
 	case reflect.Pointer, reflect.Interface, reflect.Slice, reflect.Map:
-		if f.IsNil() {
-			return nil, false
-		}
+		return f.IsNil()
+	}
+	return false
+}
+
+func getValue(m *Member, f reflect.Value, inStruct bool) (any, bool) {
+	sh := m.Shape
+	if isNil(f) {
+		return nil, false
 	}
 	if inStruct && f.Kind() == reflect.Pointer {
 		f = f.Elem()

@@ -51,9 +51,17 @@ func MapKeyNames(sh *wire.Shape) (key, value string) {
 // WriteMembers writes every present member of the structure tree (of shape sh) as its element, in model order.
 // Members bound to HTTP headers, URIs or status codes are not body content and are left to the caller.
 func (w *Writer) WriteMembers(sh *wire.Shape, tree map[string]any) error {
+	left := len(tree) // members of the tree not yet met: large shapes are mostly absent members, so stop early
 	for _, m := range sh.Members {
+		if left == 0 {
+			break
+		}
 		v, ok := tree[m.Name]
-		if !ok || v == nil || m.Location != wire.LocationBody {
+		if !ok {
+			continue
+		}
+		left--
+		if v == nil || m.Location != wire.LocationBody {
 			continue
 		}
 		if err := w.WriteValue(m, ElementName(m), v); err != nil {

@@ -111,6 +111,14 @@ func (w *Writer) Element(name, text string) {
 // Text writes escaped character data.
 func (w *Writer) Text(s string) { w.buf = appendEscaped(w.buf, s, false) }
 
+// plainText marks the ASCII bytes that appendEscaped copies as they are in text and attributes alike.
+var plainText = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '&' && c != '<' && c != '>' && c != '"'
+	}
+	return t
+}()
+
 // appendEscaped escapes s as XML character data (or attribute text). Carriage returns are written as
 // references because an XML parser would otherwise normalise "\r\n" to "\n" and the client would see a
 // different string. Characters XML 1.0 cannot carry at all (most C0 controls, invalid UTF-8) become U+FFFD,
@@ -119,6 +127,10 @@ func appendEscaped(b []byte, s string, attr bool) []byte {
 	last := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if plainText[c] { // most bytes of most values: skip the cases below
+			i++
+			continue
+		}
 		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRuneInString(s[i:])
 			if (r == utf8.RuneError && size == 1) || r == 0xFFFE || r == 0xFFFF {

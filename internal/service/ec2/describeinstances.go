@@ -24,23 +24,28 @@ func (s *Service) DescribeInstances(ctx context.Context, in *api.DescribeInstanc
 	if err != nil {
 		return nil, err
 	}
-	var matched []instanceRecord
+	// Each instance's page key is computed once, not in every comparison of the sort.
+	matched := make([]keyedInstance, 0, len(recs))
 	for i := range recs {
-		ok, err := filterSet(in.Filters).match(instanceFields(&recs[i], in.Filters))
-		if err != nil {
-			return nil, err
+		// Without filters every instance matches; building the filter fields would only cost time.
+		if len(in.Filters) > 0 {
+			ok, err := filterSet(in.Filters).match(instanceFields(&recs[i], in.Filters))
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
 		}
-		if ok {
-			matched = append(matched, recs[i])
-		}
+		matched = append(matched, keyedInstance{key: pageKey(&recs[i]), rec: &recs[i]})
 	}
-	page, next, err := paginate(matched, func(r instanceRecord) string { return pageKey(&r) }, in.MaxResults, in.NextToken)
+	page, next, err := paginate(matched, func(k keyedInstance) string { return k.key }, in.MaxResults, in.NextToken)
 	if err != nil {
 		return nil, err
 	}
 	out := &api.DescribeInstancesResult{Reservations: []api.Reservation{}, NextToken: next}
 	for i := range page {
-		r := &page[i]
+		r := page[i].rec
 		n := len(out.Reservations)
 		if n == 0 || *out.Reservations[n-1].ReservationId != r.ReservationID {
 			out.Reservations = append(out.Reservations, api.Reservation{ReservationId: str(r.ReservationID),
@@ -50,6 +55,12 @@ func (s *Service) DescribeInstances(ctx context.Context, in *api.DescribeInstanc
 		out.Reservations[n-1].Instances = append(out.Reservations[n-1].Instances, r.toAPI())
 	}
 	return out, nil
+}
+
+// keyedInstance is an instance with its pagination key.
+type keyedInstance struct {
+	key string
+	rec *instanceRecord
 }
 
 // selectInstances reads the named instances (each must exist) or, with no names, all of them.
@@ -63,12 +74,11 @@ func (s *Service) selectInstances(ctx context.Context, ids []string) ([]instance
 // instanceFields gives each DescribeInstances filter's values on the instance. Filters on features
 // Overcast does not have (IPv6, Outposts, spot, placement groups, ...) are known and match nothing.
 func instanceFields(r *instanceRecord, filters []api.Filter) map[string][]string {
-	in := r.toAPI()
-	one := func(p *string) []string {
-		if p == nil || *p == "" {
+	one := func(v string) []string {
+		if v == "" {
 			return []string{}
 		}
-		return []string{*p}
+		return []string{v}
 	}
 	groupIDs, groupNames := []string{}, []string{}
 	for _, g := range r.Groups {
@@ -79,13 +89,10 @@ func instanceFields(r *instanceRecord, filters []api.Filter) map[string][]string
 	if r.Profile != nil {
 		profileARN, profileID = []string{r.Profile.ARN}, []string{r.Profile.ID}
 	}
-	reason := []string{}
-	if in.StateReason != nil {
-		reason = []string{*in.StateReason.Code}
-	}
-	reasonMsg := []string{}
-	if in.StateReason != nil {
-		reasonMsg = []string{*in.StateReason.Message}
+	// An instance shows a state reason exactly when it has a code (see toAPI).
+	reason, reasonMsg := []string{}, []string{}
+	if r.StateReasonCode != "" {
+		reason, reasonMsg = []string{r.StateReasonCode}, []string{r.StateReasonMessage}
 	}
 	live := r.State != stateTerminated // a terminated instance has no interface, address or disk
 	onlyLive := func(vs ...string) []string {
@@ -118,7 +125,7 @@ func instanceFields(r *instanceRecord, filters []api.Filter) map[string][]string
 		"block-device-mapping.volume-id":               onlyLive(r.RootVolumeID),
 		"boot-mode":                                    {"uefi-preferred"},
 		"capacity-reservation-id":                      none,
-		"client-token":                                 one(in.ClientToken),
+		"client-token":                                 one(r.ClientToken),
 		"current-instance-boot-mode":                   {"legacy-bios"},
 		"dns-name":                                     onlyLive(r.publicDNSName()),
 		"ebs-optimized":                                boolField(r.EbsOptimized),
@@ -140,7 +147,7 @@ func instanceFields(r *instanceRecord, filters []api.Filter) map[string][]string
 		"ip-address":                                   onlyLive(r.PublicIP),
 		"ipv6-address":                                 none,
 		"kernel-id":                                    none,
-		"key-name":                                     one(in.KeyName),
+		"key-name":                                     one(r.KeyName),
 		"launch-index":                                 {strconv.Itoa(r.AmiLaunchIndex)},
 		"launch-time":                                  {launch},
 		"maintenance-options.auto-recovery":            {"default"},
@@ -209,7 +216,7 @@ func instanceFields(r *instanceRecord, filters []api.Filter) map[string][]string
 		"product-code":                                                  none,
 		"product-code.type":                                             none,
 		"ramdisk-id":                                                    none,
-		"reason":                                                        one(in.StateTransitionReason),
+		"reason":                                                        one(r.StateTransitionReason),
 		"requester-id":                                                  none,
 		"reservation-id":                                                {r.ReservationID},
 		"root-device-name":                                              {rootDevice},

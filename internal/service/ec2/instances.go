@@ -258,6 +258,7 @@ func (s *Service) mutateInstance(ctx context.Context, key store.Key, fn func(*in
 
 // toAPI renders the record as DescribeInstances shows it.
 func (r *instanceRecord) toAPI() api.Instance {
+	privateDNS, publicDNS := r.privateDNSName(), r.publicDNSName() // each is shown several times
 	groups := make([]api.GroupIdentifier, len(r.Groups))
 	for i, g := range r.Groups {
 		groups[i] = api.GroupIdentifier{GroupId: str(g.ID), GroupName: str(g.Name)}
@@ -279,8 +280,8 @@ func (r *instanceRecord) toAPI() api.Instance {
 		PlatformDetails:                  str("Linux/UNIX"),
 		UsageOperation:                   str("RunInstances"),
 		UsageOperationUpdateTime:         timep(r.LaunchTime),
-		PrivateDnsName:                   str(r.privateDNSName()),
-		PublicDnsName:                    str(r.publicDNSName()),
+		PrivateDnsName:                   str(privateDNS),
+		PublicDnsName:                    str(publicDNS),
 		RootDeviceName:                   str(rootDevice),
 		RootDeviceType:                   str("ebs"),
 		SecurityGroups:                   groups,
@@ -327,7 +328,7 @@ func (r *instanceRecord) toAPI() api.Instance {
 		if r.PublicElastic {
 			owner = r.Account
 		}
-		assoc = &api.InstanceNetworkInterfaceAssociation{IpOwnerId: str(owner), PublicDnsName: str(r.publicDNSName()), PublicIp: str(r.PublicIP)}
+		assoc = &api.InstanceNetworkInterfaceAssociation{IpOwnerId: str(owner), PublicDnsName: str(publicDNS), PublicIp: str(r.PublicIP)}
 	}
 	in.NetworkInterfaces = []api.InstanceNetworkInterface{{
 		Association: assoc,
@@ -340,10 +341,10 @@ func (r *instanceRecord) toAPI() api.Instance {
 		MacAddress:         str(r.MAC),
 		NetworkInterfaceId: str(r.InterfaceID),
 		OwnerId:            str(r.Account),
-		PrivateDnsName:     str(r.privateDNSName()),
+		PrivateDnsName:     str(privateDNS),
 		PrivateIpAddress:   str(r.PrivateIP),
 		PrivateIpAddresses: []api.InstancePrivateIpAddress{{Association: assoc, Primary: boolp(true),
-			PrivateDnsName: str(r.privateDNSName()), PrivateIpAddress: str(r.PrivateIP)}},
+			PrivateDnsName: str(privateDNS), PrivateIpAddress: str(r.PrivateIP)}},
 		SourceDestCheck: boolp(!r.SourceDestOff),
 		Status:          str("in-use"),
 		SubnetId:        str(r.SubnetID),
