@@ -4,6 +4,9 @@
 package testutil
 
 import (
+	"bytes"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"testing"
@@ -28,4 +31,31 @@ func RequiresTool(t testing.TB, name string) string {
 		t.Fatalf("%s is not installed; run scripts/deps.sh", name)
 	}
 	return p
+}
+
+// SDKHTTPClient is an HTTP client for aws-sdk-go-v2 in tests that turn retries off. The SDK closes a request's
+// body as soon as the call returns, and against a fast local server Go's transport may then drop the
+// connection while the response is still being read ("use of closed network connection",
+// aws/aws-sdk-go-v2#2737). Giving the transport its own copy of the body avoids it, so a test sees the real
+// first answer rather than a transport accident.
+func SDKHTTPClient() *http.Client {
+	return &http.Client{Transport: ownBody{http.DefaultTransport.(*http.Transport).Clone()}}
+}
+
+type ownBody struct{ next http.RoundTripper }
+
+func (o ownBody) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return o.next.RoundTrip(r)
+	}
+	data, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	c := r.Clone(r.Context())
+	c.Body = io.NopCloser(bytes.NewReader(data))
+	c.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+	c.ContentLength = int64(len(data))
+	return o.next.RoundTrip(c)
 }

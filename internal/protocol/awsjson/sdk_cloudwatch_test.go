@@ -3,6 +3,7 @@ package awsjson
 import (
 	"context"
 	"errors"
+	"github.com/overcast-cloud/overcast/internal/testutil"
 	"net/http/httptest"
 	"reflect"
 	"testing"
@@ -27,6 +28,7 @@ func newCloudWatchJSON(t *testing.T, fn answer) *cloudwatch.Client {
 		BaseEndpoint:     aws.String(serve(t, cwapi.Model(), fn)),
 		Credentials:      aws.AnonymousCredentials{},
 		RetryMaxAttempts: 1,
+		HTTPClient:       testutil.SDKHTTPClient(),
 	}, func(o *cloudwatch.Options) {
 		// New sets the protocol before applying these functions, so it is replaced only here.
 		o.Protocol = smithyjson.New10(schemas.GraniteServiceVersion20100801)

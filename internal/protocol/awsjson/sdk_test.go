@@ -3,6 +3,7 @@ package awsjson
 import (
 	"context"
 	"errors"
+	"github.com/overcast-cloud/overcast/internal/testutil"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -64,6 +65,7 @@ func newECS(t *testing.T, svc *wire.Service, fn answer) *ecs.Client {
 		BaseEndpoint:     aws.String(serve(t, svc, fn)),
 		Credentials:      aws.AnonymousCredentials{},
 		RetryMaxAttempts: 1,
+		HTTPClient:       testutil.SDKHTTPClient(),
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/overcast-cloud/overcast/internal/testutil"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -75,7 +76,7 @@ func TestLambdaClientReadsAnswers(t *testing.T) {
 	}})
 	defer srv.Close()
 	client := awslambda.New(awslambda.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1,
+		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1, HTTPClient: testutil.SDKHTTPClient(),
 		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
 	})
 	ctx := context.Background()

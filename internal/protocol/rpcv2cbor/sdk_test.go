@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/overcast-cloud/overcast/internal/testutil"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -73,6 +74,7 @@ func newCloudWatch(t *testing.T, fn answer) (*cloudwatch.Client, *http.Header) {
 		BaseEndpoint:     aws.String(srv.URL),
 		Credentials:      aws.AnonymousCredentials{},
 		RetryMaxAttempts: 1,
+		HTTPClient:       testutil.SDKHTTPClient(),
 	})
 	return client, &seen
 }

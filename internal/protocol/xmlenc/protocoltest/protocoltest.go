@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"github.com/overcast-cloud/overcast/internal/testutil"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -377,6 +378,7 @@ func SDKConfig(t testing.TB, svc *wire.Service, codec protocol.Codec, h Handler)
 		BaseEndpoint:     aws.String(Server(t, svc, codec, h).URL),
 		Credentials:      aws.AnonymousCredentials{},
 		RetryMaxAttempts: 1,
+		HTTPClient:       testutil.SDKHTTPClient(),
 	}
 }
 
