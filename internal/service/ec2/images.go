@@ -2,18 +2,20 @@ package ec2
 
 import (
 	"context"
+	"slices"
 	"strconv"
 
 	api "github.com/overcast-cloud/overcast/api/ec2"
 	"github.com/overcast-cloud/overcast/internal/apierr"
+	"github.com/overcast-cloud/overcast/internal/awsctx"
 	"github.com/overcast-cloud/overcast/internal/host/storage/images"
 )
 
 // amazonOwner is the owner id AWS shows for Amazon's own AMIs; the quick-start images are Amazon's.
 const amazonOwner = "137112412989"
 
-// DescribeImages lists the quick-start AMIs of the image store. They are public and owned by Amazon;
-// an account owns no images of its own yet, so Owners=self is empty.
+// DescribeImages lists the AMIs the caller may see in the request's region: the quick-start AMIs of the
+// image store (public, owned by Amazon), and the custom AMIs (amis.go) it owns or may launch.
 func (s *Service) DescribeImages(ctx context.Context, in *api.DescribeImagesRequest) (*api.DescribeImagesResult, error) {
 	if err := dryRun(in.DryRun); err != nil {
 		return nil, err
@@ -23,6 +25,9 @@ func (s *Service) DescribeImages(ctx context.Context, in *api.DescribeImagesRequ
 			return nil, apierr.InvalidParam("InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", id)
 		}
 	}
+	if in.MaxResults != nil && len(in.ImageIds) > 0 {
+		return nil, apierr.InvalidParam("InvalidParameterCombination", "The parameter ImageIds cannot be used with the parameter maxResults")
+	}
 	var all []images.Image
 	if s.images != nil { // a host without compute has no images to offer
 		var err error
@@ -30,34 +35,74 @@ func (s *Service) DescribeImages(ctx context.Context, in *api.DescribeImagesRequ
 			return nil, err
 		}
 	}
-	byID := map[string]images.Image{}
+	custom, err := s.visibleImages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	account := awsctx.From(ctx).Account
+	type candidate struct {
+		img    api.Image
+		fields map[string][]string
+		owner  string
+		public bool
+		users  []string
+	}
+	var cands []candidate
 	for _, img := range all {
-		byID[img.ID] = img
+		if img.Custom {
+			continue // shown through its record, in its region, to whom may see it
+		}
+		ai := imageOut(img)
+		cands = append(cands, candidate{ai, tagFields(imageFields(ai), nil, in.Filters), amazonOwner, true, nil})
+	}
+	for _, r := range custom {
+		ai := customImageOut(r, account)
+		cands = append(cands, candidate{ai, customImageFields(r, ai, in.Filters), r.OwnerID, r.Public, r.LaunchUsers})
+	}
+	found := map[string]bool{}
+	for _, c := range cands {
+		found[*c.img.ImageId] = true
 	}
 	for _, id := range in.ImageIds {
-		if _, ok := byID[id]; !ok {
+		if !found[id] {
 			return nil, apierr.Missing("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
 		}
 	}
-	owners := set(in.Owners)
-	amazon := len(owners) == 0 || owners["amazon"] || owners[amazonOwner]
+	owners := map[string]bool{}
+	for _, o := range in.Owners {
+		switch o {
+		case "self":
+			owners[account] = true
+		case "amazon":
+			owners[amazonOwner] = true
+		default:
+			owners[o] = true
+		}
+	}
+	executable := func(c candidate) bool {
+		for _, u := range in.ExecutableUsers {
+			switch {
+			case u == "all" && c.public,
+				u == "self" && slices.Contains(c.users, account),
+				slices.Contains(c.users, u):
+				return true
+			}
+		}
+		return len(in.ExecutableUsers) == 0
+	}
 	want := set(in.ImageIds)
 	var out []api.Image
-	for _, img := range all {
-		if !amazon || len(want) > 0 && !want[img.ID] {
+	for _, c := range cands {
+		if len(owners) > 0 && !owners[c.owner] || len(want) > 0 && !want[*c.img.ImageId] || !executable(c) {
 			continue
 		}
-		ai := imageOut(img)
-		ok, err := filterSet(in.Filters).match(tagFields(imageFields(ai), nil, in.Filters))
+		ok, err := filterSet(in.Filters).match(c.fields)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			out = append(out, ai)
+			out = append(out, c.img)
 		}
-	}
-	if in.MaxResults != nil && len(in.ImageIds) > 0 {
-		return nil, apierr.InvalidParam("InvalidParameterCombination", "The parameter ImageIds cannot be used with the parameter maxResults")
 	}
 	page, next, err := paginate(out, func(i api.Image) string { return *i.ImageId }, in.MaxResults, in.NextToken)
 	if err != nil {

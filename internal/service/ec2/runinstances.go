@@ -217,7 +217,7 @@ func (s *Service) launchImage(ctx context.Context, id string) (images.Image, err
 	if img.State != "available" {
 		return img, apierr.InvalidParam("InvalidAMIID.Unavailable", "AMI '%s' is %s, and cannot be run", id, img.State)
 	}
-	return img, nil
+	return img, s.checkLaunchImage(ctx, img) // custom AMIs: region, state and launch permission (amis.go)
 }
 
 func checkUserData(b64 string) (string, error) {

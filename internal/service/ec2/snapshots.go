@@ -55,6 +55,10 @@ type snapshotRecord struct {
 	// SharedWith and Public are the createVolumePermission attribute.
 	SharedWith []string `json:"sharedWith,omitempty"`
 	Public     bool     `json:"public,omitempty"`
+	// ImageData is set on the root snapshot of a custom AMI (CreateImage, amis.go): its data is the AMI's
+	// layer in the image store, named by this AMI id, and not chunks of a volume. Such a snapshot cannot be
+	// restored to a volume yet.
+	ImageData string `json:"imageData,omitempty"`
 }
 
 // snapshotIndex is a grant or public index record: where the shared snapshot's record is.
@@ -87,9 +91,10 @@ func publicKey(region, id string) store.Key {
 }
 
 // imageUsingSnapshot names the AMI whose block device mapping refers to the snapshot, if any: DeleteSnapshot
-// refuses to delete such a snapshot. Custom AMIs (CreateImage, RegisterImage) do not exist yet, so no image
-// uses a snapshot; they will look their records up here.
-var imageUsingSnapshot = func(ctx context.Context, s *Service, snapshotID string) (string, error) { return "", nil }
+// refuses to delete such a snapshot. The AMIs of the request's account and region are looked at (amis.go).
+var imageUsingSnapshot = func(ctx context.Context, s *Service, snapshotID string) (string, error) {
+	return s.imageUsingSnapshot(ctx, snapshotID)
+}
 
 func snapshotNotFound(id string) error {
 	return apierr.Missing("InvalidSnapshot.NotFound", "The snapshot '%s' does not exist.", id)
@@ -127,6 +132,9 @@ func (s *Service) restorableSnapshot(ctx context.Context, region, id string) (sn
 	}
 	account := awsctx.From(ctx).Account
 	r, _, err := store.Get[snapshotRecord](ctx, s.st, snapshotKey(account, region, id))
+	if err == nil && r.ImageData != "" {
+		return r, imageSnapshotUnsupported(r)
+	}
 	if err == nil || !errors.Is(err, store.ErrNotFound) {
 		return r, err
 	}
@@ -501,6 +509,9 @@ func (s *Service) DeleteSnapshot(ctx context.Context, in *api.DeleteSnapshotRequ
 		}
 		if r.Public {
 			ops = append(ops, store.DeleteOp(publicKey(r.Region, r.ID), store.Any))
+		}
+		if r.DataID == "" {
+			return ops, nil // an AMI's snapshot: its data is the image's, released by DeregisterImage
 		}
 		d, drec, err := store.Get[snapshotData](ctx, s.st, dataKey(r.DataID))
 		if errors.Is(err, store.ErrNotFound) {

@@ -159,6 +159,7 @@ func (g *guest) boot1() {
 		}
 	}
 	g.startSSHD(hostname)
+	g.rcLocal() // rclocal.go
 	var script string
 	if firstBoot {
 		script, err = g.userScript(ud)

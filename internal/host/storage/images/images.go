@@ -26,6 +26,8 @@ type Image struct {
 	Digest    string    // the manifest digest in the content store
 	LowerDirs []string  // unpacked root filesystem, topmost first
 	HasSSH    bool      // the image runs sshd
+	// Custom is set for images made from a machine (Commit, Alias) rather than a quick-start recipe.
+	Custom bool
 }
 
 // Catalog is what the EC2 service needs of the image store.

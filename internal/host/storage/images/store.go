@@ -39,6 +39,7 @@ type Options struct {
 //
 //	oci-layout, index.json, blobs/sha256/<hex>   an OCI image layout (manifests, configs, layers)
 //	rootfs/<manifest hex>/                         unpacked root filesystems, used as overlay lower dirs
+//	layers/<layer hex>/                            custom images' own layers, unpacked alone in overlayfs form (commit.go)
 //	tmp/<name>.<random>/                           builds and unpacks in progress (renamed into rootfs/)
 //	cache/<name>/                                  kept across builds (debootstrap's packages)
 //	locks/<name>.lock, locks/index.lock            flocks shared by every process using the store
@@ -134,18 +135,23 @@ func baseImage(r Recipe) Image {
 	}
 }
 
-// List returns every image the store offers, in recipe order, whatever its state.
+// List returns every image the store offers, whatever its state: the quick-start images in recipe order,
+// then the custom images (commit.go) in the order they were made.
 func (s *Store) List(ctx context.Context) ([]Image, error) {
 	if err := s.refresh(); err != nil {
 		return nil, err
 	}
+	custom, err := s.customImages()
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Image, 0, len(s.recipes))
+	out := make([]Image, 0, len(s.recipes)+len(custom))
 	for _, r := range s.recipes {
 		out = append(out, s.entries[r.Name].img)
 	}
-	return out, nil
+	return append(out, custom...), nil
 }
 
 // Get returns the image with the given AMI id.
@@ -154,9 +160,17 @@ func (s *Store) Get(ctx context.Context, id string) (Image, error) {
 		return Image{}, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e := s.lookup(id); e != nil {
-		return e.img, nil
+	e := s.lookup(id)
+	var img Image
+	if e != nil {
+		img = e.img
+	}
+	s.mu.Unlock()
+	if e != nil {
+		return img, nil
+	}
+	if img, ok, err := s.findCustom(id); ok || err != nil {
+		return img, err
 	}
 	return Image{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 }

@@ -1,0 +1,758 @@
+package ec2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	api "github.com/overcast-cloud/overcast/api/ec2"
+	"github.com/overcast-cloud/overcast/api/wire"
+	"github.com/overcast-cloud/overcast/internal/apierr"
+	"github.com/overcast-cloud/overcast/internal/awsctx"
+	"github.com/overcast-cloud/overcast/internal/host/storage/images"
+	"github.com/overcast-cloud/overcast/internal/regions"
+	"github.com/overcast-cloud/overcast/internal/store"
+)
+
+// Custom AMIs: CreateImage, CopyImage, DeregisterImage and the launchPermission and description attributes.
+//
+// An instance's root disk is an overlay whose upper directory holds what the instance changed on its AMI.
+// CreateImage stores that directory as one more layer on the AMI's layers, a new image in the image store
+// under the new AMI's id (images.Store.Commit); RunInstances then finds it in the store like a quick-start
+// AMI. CopyImage adds the same layers under another id (images.Store.Alias), so every AMI record has its own
+// store image and DeregisterImage removes exactly that one.
+//
+// Records: the AMI (kindImage, in its owner's account and region), its name (kindImageName, keyed by name,
+// for uniqueness), and an index entry (kindImageIndex, account "", the region, keyed by AMI id) that says
+// whose it is, so that other accounts find a shared or public AMI. The AMI's root block device mapping names
+// a snapshot record (snapshots.go) whose data is the image's layer (snapshotRecord.ImageData).
+
+const (
+	kindImage      = "ec2/image"
+	kindImageName  = "ec2/image-name"  // keyed by AMI name, in the owner's account and region
+	kindImageIndex = "ec2/image-index" // account "", the AMI's region, keyed by AMI id
+)
+
+// AMI states.
+const (
+	imagePending   = "pending"
+	imageAvailable = "available"
+	imageFailed    = "failed"
+)
+
+// imageRecord is a custom AMI.
+type imageRecord struct {
+	ID             string    `json:"id"`
+	OwnerID        string    `json:"ownerId"`
+	Region         string    `json:"region"`
+	Name           string    `json:"name"`
+	Description    string    `json:"description,omitempty"`
+	State          string    `json:"state"`
+	StateMessage   string    `json:"stateMessage,omitempty"`
+	Created        time.Time `json:"created"`
+	SourceInstance string    `json:"sourceInstance,omitempty"`
+	SourceImage    string    `json:"sourceImage,omitempty"` // the AMI the instance ran, or CopyImage's source
+	SourceRegion   string    `json:"sourceRegion,omitempty"`
+	SnapshotID     string    `json:"snapshotId"`
+	SizeGiB        int       `json:"sizeGiB"`
+	VolumeType     string    `json:"volumeType"`
+	DefaultUser    string    `json:"defaultUser,omitempty"`
+	HasSSH         bool      `json:"hasSSH,omitempty"`
+	Tags           []Tag     `json:"tags,omitempty"`
+	// LaunchUsers and Public are the launchPermission attribute.
+	LaunchUsers []string `json:"launchUsers,omitempty"`
+	Public      bool     `json:"public,omitempty"`
+}
+
+type imageIndex struct {
+	OwnerID string `json:"ownerId"`
+}
+
+type imageName struct {
+	ImageID string `json:"imageId"`
+}
+
+func imageKey(account, region, id string) store.Key {
+	return store.Key{Account: account, Region: region, Kind: kindImage, ID: id}
+}
+
+func imageIndexKey(region, id string) store.Key {
+	return store.Key{Region: region, Kind: kindImageIndex, ID: id}
+}
+
+func imageNameKey(account, region, name string) store.Key {
+	return store.Key{Account: account, Region: region, Kind: kindImageName, ID: name}
+}
+
+func init() {
+	taggables["ami"] = taggable{kindImage, "image", "tags", func(id string) error { return imageNotFound(id) }}
+}
+
+// imageMaker is what CreateImage, CopyImage and DeregisterImage need of the image store.
+type imageMaker interface {
+	Commit(ctx context.Context, base, diffDir string, meta images.CommitMeta) (images.Image, error)
+	Alias(ctx context.Context, id, source, name, description string) (images.Image, error)
+	Remove(ctx context.Context, id string) error
+}
+
+// rootDiffer is the compute driver's optional capability CreateImage needs: the directory holding what a
+// machine changed on its root disk.
+type rootDiffer interface {
+	RootDiff(ctx context.Context, id string) (string, error)
+}
+
+func (s *Service) imageMaker() (imageMaker, error) {
+	m, ok := s.images.(imageMaker)
+	if !ok || s.images == nil {
+		return nil, apierr.InvalidParam("Unsupported", "Custom AMIs cannot be made on this Overcast host: its image store cannot store them.")
+	}
+	return m, nil
+}
+
+func imageNotFound(id string) error {
+	return apierr.Missing("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
+}
+
+func imageSnapshotUnsupported(r snapshotRecord) error {
+	return apierr.InvalidParam("Unsupported", "The snapshot '%s' holds the root disk of %s, which Overcast keeps as image layers; "+
+		"volumes cannot be created from it yet.", r.ID, r.ImageData)
+}
+
+func checkImageID(id string) error {
+	if id == "" {
+		return apierr.InvalidParam("MissingParameter", "The request must contain the parameter ImageId")
+	}
+	if !amiIDPattern.MatchString(id) {
+		return apierr.InvalidParam("InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", id)
+	}
+	return nil
+}
+
+// amiNameRE is what EC2 allows in an AMI name.
+var amiNameRE = regexp.MustCompile(`^[a-zA-Z0-9()\[\] ./\-'@_]{3,128}$`)
+
+func checkImageName(name string) error {
+	if name == "" {
+		return apierr.InvalidParam("MissingParameter", "The request must contain the parameter name")
+	}
+	if !amiNameRE.MatchString(name) {
+		return apierr.InvalidParam("InvalidAMIName.Malformed", "AMI names must be between 3 and 128 characters long, and may contain "+
+			"letters, numbers, '(', ')', '.', '-', '/', '_', ' ', '[', ']', '@' and '''")
+	}
+	return nil
+}
+
+// ownImage reads an AMI of the request's account and region.
+func (s *Service) ownImage(ctx context.Context, id string) (imageRecord, store.Record, error) {
+	if err := checkImageID(id); err != nil {
+		return imageRecord{}, store.Record{}, err
+	}
+	r, rec, err := store.Get[imageRecord](ctx, s.st, scopedKey(ctx, kindImage, id))
+	if errors.Is(err, store.ErrNotFound) {
+		return r, rec, imageNotFound(id)
+	}
+	return r, rec, err
+}
+
+// canLaunch reports whether the account may launch (and see, and copy) the AMI.
+func (r *imageRecord) canLaunch(account string) bool {
+	return r.OwnerID == account || r.Public || slices.Contains(r.LaunchUsers, account)
+}
+
+// visibleImage finds, in region, a custom AMI the caller may launch. found is false for ids no custom AMI
+// of the region has (a quick-start AMI, or nothing).
+func (s *Service) visibleImage(ctx context.Context, region, id string) (r imageRecord, found bool, err error) {
+	idx, _, err := store.Get[imageIndex](ctx, s.st, imageIndexKey(region, id))
+	if errors.Is(err, store.ErrNotFound) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, err
+	}
+	r, _, err = store.Get[imageRecord](ctx, s.st, imageKey(idx.OwnerID, region, id))
+	if errors.Is(err, store.ErrNotFound) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, err
+	}
+	if !r.canLaunch(awsctx.From(ctx).Account) {
+		return r, true, imageNotFound(id)
+	}
+	return r, true, nil
+}
+
+// checkLaunchImage is RunInstances' check of a custom AMI: it must be in the request's region, available,
+// and the caller's or shared with it. img is what the image store says of the id.
+func (s *Service) checkLaunchImage(ctx context.Context, img images.Image) error {
+	r, found, err := s.visibleImage(ctx, regionOf(ctx), img.ID)
+	if err != nil {
+		return err
+	}
+	if !found {
+		if img.Custom { // in the store for another region's record, or being deregistered
+			return apierr.InvalidParam("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", img.ID)
+		}
+		return nil
+	}
+	if r.State != imageAvailable {
+		return apierr.InvalidParam("InvalidAMIID.Unavailable", "AMI '%s' is %s, and cannot be run", r.ID, r.State)
+	}
+	return nil
+}
+
+// imageUsingSnapshot names the caller's AMI in the request's region whose root mapping is the snapshot.
+func (s *Service) imageUsingSnapshot(ctx context.Context, snapshotID string) (string, error) {
+	recs, _, err := store.List[imageRecord](ctx, s.st, scopedPrefix(ctx, kindImage))
+	if err != nil {
+		return "", err
+	}
+	for _, r := range recs {
+		if r.SnapshotID == snapshotID {
+			return r.ID, nil
+		}
+	}
+	return "", nil
+}
+
+// CreateImage makes an AMI of an instance's root disk. It answers at once with the AMI pending; the layer
+// is stored in the background, then the AMI is available (or failed). Without NoReboot the instance's
+// processes are stopped while the layer is taken and started again, as EC2 reboots it.
+func (s *Service) CreateImage(ctx context.Context, in *api.CreateImageRequest) (*api.CreateImageResult, error) {
+	if err := dryRun(in.DryRun); err != nil {
+		return nil, err
+	}
+	maker, err := s.imageMaker()
+	if err != nil {
+		return nil, err
+	}
+	differ, ok := s.compute.(rootDiffer)
+	if !ok {
+		return nil, apierr.InvalidParam("Unsupported", "Custom AMIs cannot be made on this Overcast host: its compute driver cannot read root disks.")
+	}
+	if deref(in.InstanceId) == "" {
+		return nil, apierr.InvalidParam("MissingParameter", "The request must contain the parameter InstanceId")
+	}
+	name, description := deref(in.Name), deref(in.Description)
+	if err := checkImageName(name); err != nil {
+		return nil, err
+	}
+	if len(description) > 255 {
+		return nil, apierr.InvalidParam("InvalidParameterValue", "The description exceeds the maximum length of 255 characters.")
+	}
+	inst, err := s.getInstance(ctx, *in.InstanceId)
+	if err != nil {
+		return nil, err
+	}
+	if inst.State != stateRunning && inst.State != stateStopped {
+		return nil, apierr.New(apierr.Conflict, "IncorrectInstanceState",
+			"The instance '%s' is not in a state from which it can be imaged: it is %s.", inst.ID, inst.State)
+	}
+	src, err := s.images.Get(ctx, inst.ImageID)
+	if err != nil {
+		return nil, err
+	}
+	size, volType, err := rootMapping(in.BlockDeviceMappings, max(src.SizeGiB, 1))
+	if err != nil {
+		return nil, err
+	}
+	imageTags, snapTags := tagsFromSpecs(in.TagSpecifications, "image"), tagsFromSpecs(in.TagSpecifications, "snapshot")
+	for _, sp := range in.TagSpecifications {
+		if t := deref(sp.ResourceType); t != "image" && t != "snapshot" {
+			return nil, apierr.InvalidParam("InvalidParameterValue", "'%s' is not a valid taggable resource type for this operation.", t)
+		}
+	}
+	if err := checkTags(imageTags); err != nil {
+		return nil, err
+	}
+	if err := checkTags(snapTags); err != nil {
+		return nil, err
+	}
+	rc := awsctx.From(ctx)
+	now := s.clock().UTC()
+	r := imageRecord{
+		ID: newID("ami"), OwnerID: rc.Account, Region: rc.Region, Name: name, Description: description, State: imagePending,
+		Created: now, SourceInstance: inst.ID, SourceImage: inst.ImageID, SnapshotID: newID("snap"), SizeGiB: size,
+		VolumeType: volType, DefaultUser: src.DefaultUser, HasSSH: src.HasSSH, Tags: imageTags,
+	}
+	snap := snapshotRecord{
+		ID: r.SnapshotID, OwnerID: rc.Account, Region: rc.Region, VolumeID: "vol-ffffffff", VolumeSize: size,
+		Description: fmt.Sprintf("Created by CreateImage(%s) for %s", inst.ID, r.ID), State: snapshotPending,
+		StartTime: now, Tags: snapTags, ImageData: r.ID,
+	}
+	if err := s.putImage(ctx, r, &snap); err != nil {
+		return nil, err
+	}
+	reboot := inst.State == stateRunning && (in.NoReboot == nil || !*in.NoReboot)
+	s.async(ctx, inst.ID, func(ctx context.Context) {
+		err := s.buildImage(ctx, maker, differ, r, inst, reboot)
+		s.settleImage(ctx, r, err)
+	})
+	return &api.CreateImageResult{ImageId: str(r.ID)}, nil
+}
+
+// rootMapping checks CreateImage's block device mappings: only the root device may be given, to set its
+// size (not below the source's) and type.
+func rootMapping(bdms []api.BlockDeviceMapping, size int) (int, string, error) {
+	volType := "gp3"
+	for _, m := range bdms {
+		dev := deref(m.DeviceName)
+		if dev != rootDevice && dev != "/dev/sda1" || m.VirtualName != nil || m.NoDevice != nil {
+			return 0, "", apierr.InvalidParam("InvalidBlockDeviceMapping",
+				"Only the root device (%s) can be mapped in an AMI on Overcast; %q cannot.", rootDevice, dev)
+		}
+		if m.Ebs == nil {
+			continue
+		}
+		if m.Ebs.SnapshotId != nil {
+			return 0, "", apierr.InvalidParam("InvalidBlockDeviceMapping", "The root device's snapshot is the instance's disk; it cannot be given.")
+		}
+		if v := m.Ebs.VolumeSize; v != nil {
+			if int(*v) < size {
+				return 0, "", apierr.InvalidParam("InvalidBlockDeviceMapping",
+					"Volume of size %dGB is smaller than snapshot, expect size >= %dGB", *v, size)
+			}
+			size = int(*v)
+		}
+		if t := deref(m.Ebs.VolumeType); t != "" {
+			if t != "gp2" && t != "gp3" {
+				return 0, "", apierr.InvalidParam("InvalidParameterValue", "The root volume of an Overcast AMI is gp2 or gp3, not %s.", t)
+			}
+			volType = t
+		}
+		if m.Ebs.Encrypted != nil && *m.Ebs.Encrypted {
+			return 0, "", apierr.InvalidParam("InvalidParameterValue", "Encrypted AMIs are not supported by Overcast.")
+		}
+	}
+	return size, volType, nil
+}
+
+// putImage records a new AMI, its name, its index entry and (for CreateImage) its root snapshot at once.
+func (s *Service) putImage(ctx context.Context, r imageRecord, snap *snapshotRecord) error {
+	var ops []store.Op
+	for _, put := range []struct {
+		key store.Key
+		v   any
+	}{
+		{imageKey(r.OwnerID, r.Region, r.ID), r},
+		{imageNameKey(r.OwnerID, r.Region, r.Name), imageName{r.ID}},
+		{imageIndexKey(r.Region, r.ID), imageIndex{r.OwnerID}},
+	} {
+		op, err := store.PutOp(put.key, put.v, store.Absent)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, op)
+	}
+	if snap != nil {
+		op, err := store.PutOp(snapshotKey(snap.OwnerID, snap.Region, snap.ID), *snap, store.Absent)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, op)
+	}
+	_, err := s.st.Txn(ctx, ops...)
+	if errors.Is(err, store.ErrConflict) {
+		return apierr.InvalidParam("InvalidAMIName.Duplicate", "AMI name %s is already in use by AMI %s", r.Name, s.imageNamed(ctx, r))
+	}
+	return err
+}
+
+func (s *Service) imageNamed(ctx context.Context, r imageRecord) string {
+	n, _, err := store.Get[imageName](ctx, s.st, imageNameKey(r.OwnerID, r.Region, r.Name))
+	if err != nil {
+		return "another AMI"
+	}
+	return n.ImageID
+}
+
+// buildImage takes the instance's root disk into the image store. With reboot, the machine is stopped
+// while the layer is taken, so that the layer is consistent, and started again.
+func (s *Service) buildImage(ctx context.Context, maker imageMaker, differ rootDiffer, r imageRecord, inst instanceRecord, reboot bool) error {
+	cur, _, err := store.Get[instanceRecord](ctx, s.st, instanceKey(inst.Account, inst.Region, inst.ID))
+	if err != nil {
+		return fmt.Errorf("the instance is gone: %w", err)
+	}
+	if cur.State != stateRunning && cur.State != stateStopped {
+		return fmt.Errorf("the instance is %s", cur.State)
+	}
+	reboot = reboot && cur.State == stateRunning
+	if reboot {
+		if err := s.compute.Stop(ctx, inst.ID, stopGrace); err != nil {
+			return fmt.Errorf("stop the instance: %w", err)
+		}
+		defer func() {
+			if err := s.compute.Start(ctx, inst.ID); err != nil {
+				s.log.Error("CreateImage: start the instance again", "instance", inst.ID, "err", err)
+			}
+		}()
+	}
+	dir, err := differ.RootDiff(ctx, inst.ID)
+	if err != nil {
+		return err
+	}
+	_, err = maker.Commit(ctx, inst.ImageID, dir, images.CommitMeta{
+		ID: r.ID, Name: r.Name, Description: r.Description, DefaultUser: r.DefaultUser, HasSSH: r.HasSSH, SizeGiB: r.SizeGiB,
+	})
+	return err
+}
+
+// settleImage records how the build of an AMI ended, on the AMI and its snapshot.
+func (s *Service) settleImage(ctx context.Context, r imageRecord, buildErr error) {
+	if buildErr != nil {
+		s.log.Error("CreateImage", "image", r.ID, "err", buildErr)
+	}
+	_, err := store.Mutate(ctx, s.st, imageKey(r.OwnerID, r.Region, r.ID), func(cur *imageRecord) error {
+		if cur.State != imagePending {
+			return errors.New("the image is no longer pending")
+		}
+		cur.State = imageAvailable
+		if buildErr != nil {
+			cur.State, cur.StateMessage = imageFailed, buildErr.Error()
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Error("record image", "image", r.ID, "err", err)
+	}
+	if r.SnapshotID == "" {
+		return
+	}
+	_, err = store.Mutate(ctx, s.st, snapshotKey(r.OwnerID, r.Region, r.SnapshotID), func(cur *snapshotRecord) error {
+		if cur.State != snapshotPending {
+			return errors.New("the snapshot is no longer pending")
+		}
+		cur.State, cur.Progress, cur.CompletionTime = snapshotCompleted, 100, s.clock().UTC()
+		if buildErr != nil {
+			cur.State, cur.Progress, cur.StateMessage = snapshotError, 0, "The image could not be stored: "+buildErr.Error()
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Error("record image snapshot", "snapshot", r.SnapshotID, "err", err)
+	}
+}
+
+// CopyImage copies an AMI of SourceRegion (the caller's, or one it may launch) into the request's region.
+// The copy shares its source's layers in the image store and its root snapshot, as a copy of an AMI made
+// by the copier would point at copies of the snapshots.
+func (s *Service) CopyImage(ctx context.Context, in *api.CopyImageRequest) (*api.CopyImageResult, error) {
+	if err := dryRun(in.DryRun); err != nil {
+		return nil, err
+	}
+	maker, err := s.imageMaker()
+	if err != nil {
+		return nil, err
+	}
+	srcRegion, srcID, name := deref(in.SourceRegion), deref(in.SourceImageId), deref(in.Name)
+	switch {
+	case srcRegion == "":
+		return nil, apierr.InvalidParam("MissingParameter", "The request must contain the parameter SourceRegion")
+	case !regions.Valid(srcRegion):
+		return nil, apierr.InvalidParam("InvalidParameterValue", "Value (%s) for parameter SourceRegion is invalid.", srcRegion)
+	case in.Encrypted != nil && *in.Encrypted:
+		return nil, apierr.InvalidParam("InvalidParameterValue", "Encrypted AMIs are not supported by Overcast.")
+	}
+	if err := checkImageID(srcID); err != nil {
+		return nil, err
+	}
+	if err := checkImageName(name); err != nil {
+		return nil, err
+	}
+	src, found, err := s.visibleImage(ctx, srcRegion, srcID)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, apierr.InvalidParam("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", srcID)
+	}
+	if src.State != imageAvailable {
+		return nil, apierr.New(apierr.Conflict, "IncorrectState", "The image '%s' is %s and cannot be copied.", srcID, src.State)
+	}
+	rc := awsctx.From(ctx)
+	description := src.Description
+	if in.Description != nil {
+		description = *in.Description
+	}
+	tags := tagsFromSpecs(in.TagSpecifications, "image")
+	if in.CopyImageTags != nil && *in.CopyImageTags && src.OwnerID == rc.Account {
+		tags = append(slices.Clone(src.Tags), tags...)
+	}
+	if err := checkTags(tags); err != nil {
+		return nil, err
+	}
+	r := imageRecord{
+		ID: newID("ami"), OwnerID: rc.Account, Region: rc.Region, Name: name, Description: description, State: imagePending,
+		Created: s.clock().UTC(), SourceImage: src.ID, SourceRegion: srcRegion, SnapshotID: src.SnapshotID, SizeGiB: src.SizeGiB,
+		VolumeType: src.VolumeType, DefaultUser: src.DefaultUser, HasSSH: src.HasSSH, Tags: tags,
+	}
+	if err := s.putImage(ctx, r, nil); err != nil {
+		return nil, err
+	}
+	s.async(ctx, r.ID, func(ctx context.Context) {
+		_, err := maker.Alias(ctx, r.ID, src.ID, r.Name, r.Description)
+		if err == nil {
+			if _, gerr := s.images.Get(ctx, r.ID); gerr != nil {
+				err = fmt.Errorf("the source image's layers are gone: %w", gerr)
+			}
+		}
+		r.SnapshotID = "" // the source's snapshot is not the copy's to settle
+		s.settleImage(ctx, r, err)
+	})
+	return &api.CopyImageResult{ImageId: str(r.ID)}, nil
+}
+
+// DeregisterImage deletes one of the caller's AMIs. Instances launched from it keep running (their disks'
+// lower layers stay on the host); its snapshot stays unless DeleteAssociatedSnapshots says otherwise.
+func (s *Service) DeregisterImage(ctx context.Context, in *api.DeregisterImageRequest) (*api.DeregisterImageResult, error) {
+	if err := dryRun(in.DryRun); err != nil {
+		return nil, err
+	}
+	id := deref(in.ImageId)
+	r, rec, err := s.ownImage(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.hw().lock(id)
+	defer unlock()
+	_, err = s.st.Txn(ctx, store.DeleteOp(rec.Key, rec.ModRevision),
+		store.DeleteOp(imageNameKey(r.OwnerID, r.Region, r.Name), store.Any),
+		store.DeleteOp(imageIndexKey(r.Region, r.ID), store.Any))
+	if errors.Is(err, store.ErrConflict) {
+		return nil, apierr.New(apierr.Unavailable, "RequestLimitExceeded", "The image is changing; try again.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if maker, err := s.imageMaker(); err == nil {
+		if err := maker.Remove(ctx, r.ID); err != nil {
+			s.log.Error("remove deregistered image from the image store", "image", r.ID, "err", err)
+		}
+	}
+	out := &api.DeregisterImageResult{Return: boolp(true)}
+	if in.DeleteAssociatedSnapshots != nil && *in.DeleteAssociatedSnapshots && r.SnapshotID != "" {
+		code := "success"
+		if _, err := s.DeleteSnapshot(ctx, &api.DeleteSnapshotRequest{SnapshotId: str(r.SnapshotID)}); err != nil {
+			code = "error"
+			var ae *apierr.Error
+			if errors.As(err, &ae) {
+				code = ae.Code
+			}
+		}
+		out.DeleteSnapshotResults = []api.DeleteSnapshotReturnCode{{SnapshotId: str(r.SnapshotID), ReturnCode: str(code)}}
+	}
+	return out, nil
+}
+
+// DescribeImageAttribute answers launchPermission, description and blockDeviceMapping of an AMI the caller
+// owns (a shared AMI's attributes are its owner's to read).
+func (s *Service) DescribeImageAttribute(ctx context.Context, in *api.DescribeImageAttributeRequest) (*api.ImageAttribute, error) {
+	if err := dryRun(in.DryRun); err != nil {
+		return nil, err
+	}
+	r, _, err := s.ownImage(ctx, deref(in.ImageId))
+	if err != nil {
+		return nil, err
+	}
+	out := &api.ImageAttribute{ImageId: str(r.ID)}
+	switch attr := deref(in.Attribute); attr {
+	case "launchPermission":
+		out.LaunchPermissions = launchPermissionsOut(r)
+	case "description":
+		out.Description = &api.AttributeValue{Value: str(r.Description)}
+	case "blockDeviceMapping":
+		out.BlockDeviceMappings = customImageOut(r, r.OwnerID).BlockDeviceMappings
+	case "kernel", "ramdisk", "productCodes", "sriovNetSupport", "bootMode", "tpmSupport", "uefiData", "lastLaunchedTime",
+		"imdsSupport", "deregistrationProtection":
+	case "":
+		return nil, apierr.InvalidParam("MissingParameter", "The request must contain the parameter Attribute")
+	default:
+		return nil, apierr.InvalidParam("InvalidRequest", "Value (%s) for parameter attribute is invalid. Unknown attribute.", attr)
+	}
+	return out, nil
+}
+
+func launchPermissionsOut(r imageRecord) []api.LaunchPermission {
+	var out []api.LaunchPermission
+	if r.Public {
+		out = append(out, api.LaunchPermission{Group: str("all")})
+	}
+	for _, u := range r.LaunchUsers {
+		out = append(out, api.LaunchPermission{UserId: str(u)})
+	}
+	return out
+}
+
+// ModifyImageAttribute changes an AMI's launchPermission (accounts, or the group "all") or description.
+func (s *Service) ModifyImageAttribute(ctx context.Context, in *api.ModifyImageAttributeRequest) (*wire.Empty, error) {
+	if err := dryRun(in.DryRun); err != nil {
+		return nil, err
+	}
+	id := deref(in.ImageId)
+	if _, _, err := s.ownImage(ctx, id); err != nil {
+		return nil, err
+	}
+	var add, remove []api.LaunchPermission
+	description := in.Description
+	switch attr := deref(in.Attribute); {
+	case in.LaunchPermission != nil:
+		add, remove = in.LaunchPermission.Add, in.LaunchPermission.Remove
+	case attr == "launchPermission" || len(in.UserIds) > 0 || len(in.UserGroups) > 0:
+		var perms []api.LaunchPermission
+		for _, u := range in.UserIds {
+			perms = append(perms, api.LaunchPermission{UserId: str(u)})
+		}
+		for _, g := range in.UserGroups {
+			perms = append(perms, api.LaunchPermission{Group: str(g)})
+		}
+		switch deref(in.OperationType) {
+		case "add":
+			add = perms
+		case "remove":
+			remove = perms
+		default:
+			return nil, apierr.InvalidParam("InvalidParameterValue", "Value (%s) for parameter operationType is invalid.", deref(in.OperationType))
+		}
+	case attr == "description" && in.Value != nil:
+		description = &api.AttributeValue{Value: in.Value}
+	case description != nil:
+	case len(in.ProductCodes) > 0:
+		return nil, apierr.InvalidParam("InvalidParameterValue", "Product codes cannot be added to Overcast AMIs.")
+	default:
+		return nil, apierr.InvalidParam("MissingParameter", "The request must contain the parameter attribute")
+	}
+	for _, p := range append(slices.Clone(add), remove...) {
+		switch {
+		case p.Group != nil && *p.Group != "all":
+			return nil, apierr.InvalidParam("InvalidParameterValue", "Value (%s) for parameter group is invalid.", *p.Group)
+		case p.UserId != nil && !accountIDRE.MatchString(*p.UserId):
+			return nil, apierr.InvalidParam("InvalidAMIAttributeItemValue", "Invalid attribute item value \"%s\" for userId item type.", *p.UserId)
+		case p.OrganizationArn != nil || p.OrganizationalUnitArn != nil:
+			return nil, apierr.InvalidParam("InvalidParameterValue", "Organizations are not supported by Overcast.")
+		}
+	}
+	_, err := store.Mutate(ctx, s.st, scopedKey(ctx, kindImage, id), func(r *imageRecord) error {
+		if description != nil {
+			r.Description = deref(description.Value)
+		}
+		for _, p := range add {
+			if p.Group != nil {
+				r.Public = true
+			} else if p.UserId != nil && !slices.Contains(r.LaunchUsers, *p.UserId) {
+				r.LaunchUsers = append(r.LaunchUsers, *p.UserId)
+			}
+		}
+		for _, p := range remove {
+			if p.Group != nil {
+				r.Public = false
+			} else if p.UserId != nil {
+				r.LaunchUsers = slices.DeleteFunc(r.LaunchUsers, func(u string) bool { return u == *p.UserId })
+			}
+		}
+		sort.Strings(r.LaunchUsers)
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, imageNotFound(id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &wire.Empty{}, nil
+}
+
+var accountIDRE = regexp.MustCompile(`^[0-9]{12}$`)
+
+// ResetImageAttribute makes an AMI private again (launchPermission is the one attribute it resets).
+func (s *Service) ResetImageAttribute(ctx context.Context, in *api.ResetImageAttributeRequest) (*wire.Empty, error) {
+	if err := dryRun(in.DryRun); err != nil {
+		return nil, err
+	}
+	id := deref(in.ImageId)
+	if _, _, err := s.ownImage(ctx, id); err != nil {
+		return nil, err
+	}
+	if attr := deref(in.Attribute); attr != "launchPermission" {
+		return nil, apierr.InvalidParam("InvalidRequest", "Value (%s) for parameter attribute is invalid. Only launchPermission can be reset.", attr)
+	}
+	_, err := store.Mutate(ctx, s.st, scopedKey(ctx, kindImage, id), func(r *imageRecord) error {
+		r.Public, r.LaunchUsers = false, nil
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &wire.Empty{}, nil
+}
+
+// visibleImages lists the custom AMIs of the request's region the caller may see: its own, those shared
+// with it, and the public ones.
+func (s *Service) visibleImages(ctx context.Context) ([]imageRecord, error) {
+	rc := awsctx.From(ctx)
+	idxs, raw, err := store.List[imageIndex](ctx, s.st, store.Prefix{Region: rc.Region, Kind: kindImageIndex})
+	if err != nil {
+		return nil, err
+	}
+	var out []imageRecord
+	for i, idx := range idxs {
+		r, _, err := store.Get[imageRecord](ctx, s.st, imageKey(idx.OwnerID, rc.Region, raw[i].Key.ID))
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deregistered since the index was read
+		}
+		if err != nil {
+			return nil, err
+		}
+		if r.canLaunch(rc.Account) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// customImageOut renders a custom AMI for viewer. Tags and block device details are the owner's to see,
+// as EC2 shows them.
+func customImageOut(r imageRecord, viewer string) api.Image {
+	ebs := &api.EbsBlockDevice{
+		DeleteOnTermination: boolp(true), Encrypted: boolp(false), VolumeSize: i32(r.SizeGiB), VolumeType: str(r.VolumeType),
+		SnapshotId: str(r.SnapshotID),
+	}
+	if r.VolumeType == "gp3" {
+		ebs.Iops, ebs.Throughput = i32(3000), i32(125)
+	}
+	out := api.Image{
+		ImageId: str(r.ID), Name: str(r.Name), Description: optStr(r.Description), Architecture: str("x86_64"),
+		CreationDate: str(awsTime(r.Created)), ImageLocation: str(r.OwnerID + "/" + r.Name), OwnerId: str(r.OwnerID),
+		ImageType: str("machine"), Public: boolp(r.Public), State: str(r.State), Hypervisor: str("xen"),
+		VirtualizationType: str("hvm"), RootDeviceName: str(rootDevice), RootDeviceType: str("ebs"), EnaSupport: boolp(true),
+		SriovNetSupport: str("simple"), PlatformDetails: str("Linux/UNIX"), UsageOperation: str("RunInstances"),
+		BootMode: str("uefi-preferred"), SourceInstanceId: optStr(r.SourceInstance),
+		BlockDeviceMappings: []api.BlockDeviceMapping{{DeviceName: str(rootDevice), Ebs: ebs}},
+	}
+	if viewer == r.OwnerID {
+		out.Tags = apiTags(r.Tags)
+	}
+	if r.State == imageFailed {
+		out.StateReason = &api.StateReason{Code: str("Server.InternalError"), Message: str(r.StateMessage)}
+	}
+	return out
+}
+
+// customImageFields are the DescribeImages filter fields of a custom AMI.
+func customImageFields(r imageRecord, ai api.Image, filters []api.Filter) map[string][]string {
+	f := imageFields(ai)
+	f["owner-alias"] = nil
+	f["owner-id"] = []string{r.OwnerID}
+	f["is-public"] = []string{strconv.FormatBool(r.Public)}
+	f["free-tier-eligible"] = []string{"false"}
+	f["block-device-mapping.volume-type"] = []string{r.VolumeType}
+	f["source-instance-id"] = nonEmpty(r.SourceInstance)
+	f["source-image-id"] = nonEmpty(r.SourceImage)
+	f["source-image-region"] = nonEmpty(r.SourceRegion)
+	f["state-reason-message"] = nonEmpty(r.StateMessage)
+	return tagFields(f, r.Tags, filters)
+}

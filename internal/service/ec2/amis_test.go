@@ -1,0 +1,271 @@
+package ec2
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	api "github.com/overcast-cloud/overcast/api/ec2"
+	"github.com/overcast-cloud/overcast/internal/host/storage/images"
+)
+
+// makerCatalog is testImages plus the custom images CreateImage and CopyImage make. Commit keeps what the
+// diff directory held, so tests see which disk was taken.
+type makerCatalog struct {
+	mu      sync.Mutex
+	custom  map[string]images.Image
+	diffs   map[string]map[string]string // image id -> file -> content
+	removed []string
+}
+
+func newMakerCatalog() *makerCatalog {
+	return &makerCatalog{custom: map[string]images.Image{}, diffs: map[string]map[string]string{}}
+}
+
+func (c *makerCatalog) List(ctx context.Context) ([]images.Image, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := append([]images.Image{}, testImages...)
+	for _, img := range c.custom {
+		out = append(out, img)
+	}
+	return out, nil
+}
+
+func (c *makerCatalog) Get(ctx context.Context, id string) (images.Image, error) {
+	c.mu.Lock()
+	img, ok := c.custom[id]
+	c.mu.Unlock()
+	if ok {
+		return img, nil
+	}
+	return testImages.Get(ctx, id)
+}
+
+func (c *makerCatalog) Commit(ctx context.Context, base, diffDir string, meta images.CommitMeta) (images.Image, error) {
+	files := map[string]string{}
+	err := filepath.Walk(diffDir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(diffDir, p)
+		files["/"+rel] = string(b)
+		return err
+	})
+	if err != nil {
+		return images.Image{}, err
+	}
+	b, err := c.Get(ctx, base)
+	if err != nil {
+		return images.Image{}, err
+	}
+	img := images.Image{ID: meta.ID, Name: meta.Name, Architecture: b.Architecture, Description: meta.Description, DefaultUser: meta.DefaultUser, SizeGiB: meta.SizeGiB,
+		State: images.StateAvailable, Custom: true, LowerDirs: append([]string{"/nonexistent/" + meta.ID}, b.LowerDirs...)}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.custom[meta.ID], c.diffs[meta.ID] = img, files
+	return img, nil
+}
+
+func (c *makerCatalog) Alias(ctx context.Context, id, source, name, description string) (images.Image, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	img, ok := c.custom[source]
+	if !ok {
+		return images.Image{}, images.ErrNotFound
+	}
+	img.ID, img.Name, img.Description = id, name, description
+	c.custom[id] = img
+	return img, nil
+}
+
+func (c *makerCatalog) Remove(ctx context.Context, id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.removed = append(c.removed, id)
+	return nil
+}
+
+func newAMIEnv(t *testing.T) (*env, *makerCatalog) {
+	t.Helper()
+	e := newEnv(t)
+	mc := newMakerCatalog()
+	e.svc = New(Config{Store: e.st, Clock: e.clock.Now, Compute: e.machines, Images: mc, Logger: slog.New(slog.DiscardHandler)})
+	return e, mc
+}
+
+func (e *env) createImage(t *testing.T, ctx context.Context, in *api.CreateImageRequest) string {
+	t.Helper()
+	out, err := e.svc.CreateImage(ctx, in)
+	if err != nil {
+		t.Fatalf("CreateImage: %v", err)
+	}
+	e.svc.Wait()
+	return *out.ImageId
+}
+
+func (e *env) launchIn(t *testing.T, ctx context.Context, ami, userData string) (string, error) {
+	t.Helper()
+	res, err := e.svc.RunInstances(ctx, &api.RunInstancesRequest{ImageId: &ami, InstanceType: ptr("t2.micro"),
+		MinCount: ptr(int32(1)), MaxCount: ptr(int32(1)), UserData: ptr(base64.StdEncoding.EncodeToString([]byte(userData)))})
+	if err != nil {
+		return "", err
+	}
+	e.svc.Wait()
+	id := *res.Instances[0].InstanceId
+	t.Cleanup(func() { e.machines.RemoveRootDiff(id) })
+	return id, nil
+}
+
+func describeImages(t *testing.T, svc *Service, ctx context.Context, in *api.DescribeImagesRequest) []api.Image {
+	t.Helper()
+	out, err := svc.DescribeImages(ctx, in)
+	if err != nil {
+		t.Fatalf("DescribeImages: %v", err)
+	}
+	return out.Images
+}
+
+func TestCreateImageTakesTheRootDiskAndLaunches(t *testing.T) {
+	e, mc := newAMIEnv(t)
+	owner := inRegion("111111111111", "us-east-1")
+	src, err := e.launchIn(t, owner, testAMI, "#!/bin/sh\necho app v1 > /opt/app/version\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ami := e.createImage(t, owner, &api.CreateImageRequest{InstanceId: &src, Name: ptr("my app"), Description: ptr("v1"),
+		TagSpecifications: []api.TagSpecification{{ResourceType: ptr("image"), Tags: []api.Tag{{Key: ptr("app"), Value: ptr("v1")}}},
+			{ResourceType: ptr("snapshot"), Tags: []api.Tag{{Key: ptr("part"), Value: ptr("root")}}}}})
+	if got := mc.diffs[ami]["/opt/app/version"]; got != "app v1\n" {
+		t.Fatalf("the image's layer has /opt/app/version = %q; diff = %v", got, mc.diffs[ami])
+	}
+
+	imgs := describeImages(t, e.svc, owner, &api.DescribeImagesRequest{Owners: []string{"self"}})
+	if len(imgs) != 1 || *imgs[0].ImageId != ami || *imgs[0].State != "available" || *imgs[0].OwnerId != "111111111111" ||
+		*imgs[0].Public || *imgs[0].Name != "my app" || len(imgs[0].Tags) != 1 || *imgs[0].SourceInstanceId != src {
+		t.Fatalf("DescribeImages self = %+v", imgs)
+	}
+	ebs := imgs[0].BlockDeviceMappings[0].Ebs
+	if *imgs[0].BlockDeviceMappings[0].DeviceName != "/dev/xvda" || *ebs.VolumeSize != 1 || !*ebs.DeleteOnTermination || *ebs.Encrypted {
+		t.Fatalf("root mapping = %+v", ebs)
+	}
+	snap := *ebs.SnapshotId
+	for _, f := range [][]api.Filter{
+		{{Name: ptr("name"), Values: []string{"my*"}}},
+		{{Name: ptr("tag:app"), Values: []string{"v1"}}},
+		{{Name: ptr("block-device-mapping.snapshot-id"), Values: []string{snap}}},
+		{{Name: ptr("owner-id"), Values: []string{"111111111111"}}, {Name: ptr("is-public"), Values: []string{"false"}}},
+	} {
+		if got := describeImages(t, e.svc, owner, &api.DescribeImagesRequest{Filters: f}); len(got) != 1 {
+			t.Errorf("filter %s: %d images", *f[0].Name, len(got))
+		}
+	}
+	if got := describeImages(t, e.svc, owner, &api.DescribeImagesRequest{Owners: []string{"amazon"}}); len(got) != len(testImages) {
+		t.Errorf("Owners amazon: %d images, want the %d quick-start ones", len(got), len(testImages))
+	}
+	snaps, err := e.svc.DescribeSnapshots(owner, &api.DescribeSnapshotsRequest{SnapshotIds: []string{snap}})
+	if err != nil || len(snaps.Snapshots) != 1 || *snaps.Snapshots[0].State != "completed" || len(snaps.Snapshots[0].Tags) != 1 {
+		t.Fatalf("the image's snapshot: %+v, %v", snaps, err)
+	}
+	_, err = e.svc.DeleteSnapshot(owner, &api.DeleteSnapshotRequest{SnapshotId: &snap})
+	wantCode(t, err, "InvalidSnapshot.InUse")
+
+	_, err = e.svc.CreateImage(owner, &api.CreateImageRequest{InstanceId: &src, Name: ptr("my app")})
+	wantCode(t, err, "InvalidAMIName.Duplicate")
+	_, err = e.svc.CreateImage(owner, &api.CreateImageRequest{InstanceId: &src, Name: ptr("x!")})
+	wantCode(t, err, "InvalidAMIName.Malformed")
+	_, err = e.svc.CreateImage(owner, &api.CreateImageRequest{InstanceId: &src, Name: ptr("two disks"),
+		BlockDeviceMappings: []api.BlockDeviceMapping{{DeviceName: ptr("/dev/sdf"), Ebs: &api.EbsBlockDevice{VolumeSize: ptr(int32(8))}}}})
+	wantCode(t, err, "InvalidBlockDeviceMapping")
+
+	// The owner launches it; the new instance's disk is the image.
+	copyID, err := e.launchIn(t, owner, ami, "#!/bin/sh\necho mine > /tmp/marker\n")
+	if err != nil {
+		t.Fatalf("RunInstances of the custom AMI: %v", err)
+	}
+	insts, err := e.svc.DescribeInstances(owner, &api.DescribeInstancesRequest{InstanceIds: []string{copyID}})
+	if err != nil || *insts.Reservations[0].Instances[0].ImageId != ami {
+		t.Fatalf("instance of the custom AMI = %+v, %v", insts, err)
+	}
+
+	// Another account may not, until the owner shares it; then it sees it as executable by itself.
+	other := inRegion("222222222222", "us-east-1")
+	_, err = e.launchIn(t, other, ami, "")
+	wantCode(t, err, "InvalidAMIID.NotFound")
+	if got := describeImages(t, e.svc, other, &api.DescribeImagesRequest{}); len(got) != len(testImages) {
+		t.Fatalf("another account sees %d images before sharing", len(got))
+	}
+	_, err = e.svc.ModifyImageAttribute(owner, &api.ModifyImageAttributeRequest{ImageId: &ami,
+		LaunchPermission: &api.LaunchPermissionModifications{Add: []api.LaunchPermission{{UserId: ptr("222222222222")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attr, err := e.svc.DescribeImageAttribute(owner, &api.DescribeImageAttributeRequest{ImageId: &ami, Attribute: ptr("launchPermission")})
+	if err != nil || len(attr.LaunchPermissions) != 1 || *attr.LaunchPermissions[0].UserId != "222222222222" {
+		t.Fatalf("launchPermission = %+v, %v", attr, err)
+	}
+	if got := describeImages(t, e.svc, other, &api.DescribeImagesRequest{ExecutableUsers: []string{"self"}}); len(got) != 1 || len(got[0].Tags) != 0 {
+		t.Fatalf("ExecutableUsers self after sharing: %+v", got)
+	}
+	if _, err := e.launchIn(t, other, ami, ""); err != nil {
+		t.Fatalf("RunInstances of a shared AMI: %v", err)
+	}
+	_, err = e.svc.DescribeImageAttribute(other, &api.DescribeImageAttributeRequest{ImageId: &ami, Attribute: ptr("description")})
+	wantCode(t, err, "InvalidAMIID.NotFound")
+	if _, err := e.svc.ResetImageAttribute(owner, &api.ResetImageAttributeRequest{ImageId: &ami, Attribute: ptr("launchPermission")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.launchIn(t, other, ami, "")
+	wantCode(t, err, "InvalidAMIID.NotFound")
+	// Public.
+	e.svc.ModifyImageAttribute(owner, &api.ModifyImageAttributeRequest{ImageId: &ami, Attribute: ptr("launchPermission"),
+		OperationType: ptr("add"), UserGroups: []string{"all"}})
+	if got := describeImages(t, e.svc, other, &api.DescribeImagesRequest{ExecutableUsers: []string{"all"}, Owners: []string{"111111111111"}}); len(got) != 1 || !*got[0].Public {
+		t.Fatalf("ExecutableUsers all after making it public: %+v", got)
+	}
+	e.svc.ModifyImageAttribute(owner, &api.ModifyImageAttributeRequest{ImageId: &ami, Description: &api.AttributeValue{Value: ptr("v1.1")}})
+	attr, _ = e.svc.DescribeImageAttribute(owner, &api.DescribeImageAttributeRequest{ImageId: &ami, Attribute: ptr("description")})
+	if *attr.Description.Value != "v1.1" {
+		t.Fatalf("description = %+v", attr.Description)
+	}
+
+	// Copy into another region: a new AMI there, not in the source region.
+	west := inRegion("111111111111", "us-west-2")
+	cp, err := e.svc.CopyImage(west, &api.CopyImageRequest{SourceRegion: ptr("us-east-1"), SourceImageId: &ami, Name: ptr("my app copy")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Wait()
+	if got := describeImages(t, e.svc, west, &api.DescribeImagesRequest{Owners: []string{"self"}}); len(got) != 1 ||
+		*got[0].ImageId != *cp.ImageId || *got[0].State != "available" || *got[0].Description != "v1.1" {
+		t.Fatalf("the copy in us-west-2: %+v", got)
+	}
+	_, err = e.launchIn(t, owner, *cp.ImageId, "")
+	wantCode(t, err, "InvalidAMIID.NotFound")
+
+	// Deregister: gone from Describe and RunInstances, removed from the store, its snapshot deletable.
+	if _, err := e.svc.DeregisterImage(owner, &api.DeregisterImageRequest{ImageId: &ami}); err != nil {
+		t.Fatal(err)
+	}
+	if got := describeImages(t, e.svc, owner, &api.DescribeImagesRequest{Owners: []string{"self"}}); len(got) != 0 {
+		t.Fatalf("images after deregister: %+v", got)
+	}
+	_, err = e.svc.DeregisterImage(owner, &api.DeregisterImageRequest{ImageId: &ami})
+	wantCode(t, err, "InvalidAMIID.NotFound")
+	_, err = e.launchIn(t, owner, ami, "")
+	wantCode(t, err, "InvalidAMIID.NotFound")
+	if fmt.Sprint(mc.removed) != "["+ami+"]" {
+		t.Fatalf("store removals = %v", mc.removed)
+	}
+	if _, err := e.svc.DeleteSnapshot(owner, &api.DeleteSnapshotRequest{SnapshotId: &snap}); err != nil {
+		t.Fatalf("DeleteSnapshot after deregister: %v", err)
+	}
+	// The name is free again.
+	e.createImage(t, owner, &api.CreateImageRequest{InstanceId: &src, Name: ptr("my app"), NoReboot: ptr(true)})
+}
