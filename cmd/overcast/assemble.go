@@ -117,6 +117,9 @@ func assemble(ctx context.Context, cfg appConfig) (*app, error) {
 	if err := ec2svc.RecoverEBS(ctx); err != nil {
 		return nil, fmt.Errorf("recovering volumes and snapshots: %w", err)
 	}
+	if err := ec2svc.RecoverImages(ctx); err != nil {
+		return nil, fmt.Errorf("recovering images: %w", err)
+	}
 	if cfg.Host != nil {
 		// Machines whose init exits follow their InstanceInitiatedShutdownBehavior.
 		go ec2svc.Monitor(ctx, 2*time.Second)

@@ -756,3 +756,21 @@ func customImageFields(r imageRecord, ai api.Image, filters []api.Filter) map[st
 	f["state-reason-message"] = nonEmpty(r.StateMessage)
 	return tagFields(f, r.Tags, filters)
 }
+
+// errImageInterrupted is why an AMI still pending at start failed: its build ran in the process that stopped.
+var errImageInterrupted = errors.New("Server.InternalError: Overcast restarted while the image was being created")
+
+// RecoverImages settles AMIs whose build a restart cut short: they fail, with the reason, rather than stay
+// pending for ever.
+func (s *Service) RecoverImages(ctx context.Context) error {
+	recs, _, err := store.List[imageRecord](ctx, s.st, store.Prefix{Kind: kindImage, AllAccounts: true})
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.State == imagePending {
+			s.settleImage(withAccount(ctx, r.OwnerID, r.Region), r, errImageInterrupted)
+		}
+	}
+	return nil
+}

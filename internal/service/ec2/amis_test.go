@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"github.com/overcast-cloud/overcast/internal/store"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -268,4 +270,30 @@ func TestCreateImageTakesTheRootDiskAndLaunches(t *testing.T) {
 	}
 	// The name is free again.
 	e.createImage(t, owner, &api.CreateImageRequest{InstanceId: &src, Name: ptr("my app"), NoReboot: ptr(true)})
+}
+
+// An AMI whose build a restart cut short fails with the reason, and its snapshot with it.
+func TestRecoverImagesFailsInterruptedBuilds(t *testing.T) {
+	e, _ := newAMIEnv(t)
+	owner := inRegion("111111111111", "us-east-1")
+	src, err := e.launchIn(t, owner, testAMI, "#!/bin/sh\necho v1 > /opt/v\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ami := e.createImage(t, owner, &api.CreateImageRequest{InstanceId: &src, Name: ptr("interrupted")})
+	// As if the process had stopped mid-build: the record is still pending.
+	if _, err := store.Mutate(owner, e.st, imageKey("111111111111", "us-east-1", ami), func(r *imageRecord) error {
+		r.State = imagePending
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.RecoverImages(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	imgs := describeImages(t, e.svc, owner, &api.DescribeImagesRequest{ImageIds: []string{ami}})
+	if len(imgs) != 1 || *imgs[0].State != "failed" || imgs[0].StateReason == nil ||
+		!strings.Contains(*imgs[0].StateReason.Message, "restarted") {
+		t.Fatalf("interrupted image: %+v", imgs)
+	}
 }

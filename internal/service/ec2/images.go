@@ -140,26 +140,26 @@ func imageOut(img images.Image) api.Image {
 
 func imageFields(i api.Image) map[string][]string {
 	return map[string][]string{
-		"architecture":                               {*i.Architecture},
+		"architecture":                               {deref(i.Architecture)},
 		"block-device-mapping.device-name":           {rootDevice},
 		"block-device-mapping.delete-on-termination": {"true"},
-		"block-device-mapping.volume-size":           {strconv.Itoa(int(*i.BlockDeviceMappings[0].Ebs.VolumeSize))},
+		"block-device-mapping.volume-size":           {strconv.Itoa(int(derefInt(i.BlockDeviceMappings[0].Ebs.VolumeSize)))},
 		"block-device-mapping.volume-type":           {"gp3"},
 		"block-device-mapping.encrypted":             {"false"},
-		"block-device-mapping.snapshot-id":           {*i.BlockDeviceMappings[0].Ebs.SnapshotId},
+		"block-device-mapping.snapshot-id":           {deref(i.BlockDeviceMappings[0].Ebs.SnapshotId)},
 		"boot-mode":                                  {"uefi-preferred"},
-		"creation-date":                              {*i.CreationDate},
-		"description":                                {*i.Description},
+		"creation-date":                              {deref(i.CreationDate)},
+		"description":                                {deref(i.Description)},
 		"ena-support":                                {"true"},
 		"free-tier-eligible":                         {"true"},
 		"hypervisor":                                 {"xen"},
 		"image-allowed":                              {"true"},
-		"image-id":                                   {*i.ImageId},
+		"image-id":                                   {deref(i.ImageId)},
 		"image-type":                                 {"machine"},
 		"is-public":                                  {"true"},
 		"kernel-id":                                  {},
-		"manifest-location":                          {*i.ImageLocation},
-		"name":                                       {*i.Name},
+		"manifest-location":                          {deref(i.ImageLocation)},
+		"name":                                       {deref(i.Name)},
 		"owner-alias":                                {"amazon"},
 		"owner-id":                                   {amazonOwner},
 		"platform":                                   {},
@@ -172,11 +172,18 @@ func imageFields(i api.Image) map[string][]string {
 		"source-image-id":                            {},
 		"source-image-region":                        {},
 		"source-instance-id":                         {},
-		"state":                                      {*i.State},
+		"state":                                      {deref(i.State)},
 		"state-reason-code":                          {},
 		"state-reason-message":                       {},
 		"sriov-net-support":                          {"simple"},
 		"usage-operation":                            {"RunInstances"},
 		"virtualization-type":                        {"hvm"},
 	}
+}
+
+func derefInt(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
