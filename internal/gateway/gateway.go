@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -89,6 +90,14 @@ type Call struct {
 // ServeHTTP runs the request through the pipeline.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &Call{R: r, W: w, Now: g.clock()}
+	defer func() {
+		// A bug in one handler must not take the connection down with it: the client gets the protocol's
+		// internal error, and the log gets the stack.
+		if p := recover(); p != nil {
+			g.log.Error("panic serving request", "service", bindingName(c), "operation", opName(c), "panic", p, "stack", string(debug.Stack()))
+			g.fail(c, &apierr.Error{Class: apierr.Internal, Message: "We encountered an internal error. Please try again."})
+		}
+	}()
 	if err := g.route(c); err != nil {
 		g.fail(c, err)
 		return
@@ -171,6 +180,13 @@ func (g *Gateway) fail(c *Call, err error) {
 		g.log.Error("request failed", "service", c.Binding.Model.Name, "operation", opName(c), "request_id", c.RequestID, "err", err)
 	}
 	c.Binding.Codecs[c.Protocol].EncodeError(c.W, c.Binding.Model, perr, c.RequestID)
+}
+
+func bindingName(c *Call) string {
+	if c.Binding == nil {
+		return ""
+	}
+	return c.Binding.Model.Name
 }
 
 func opName(c *Call) string {
