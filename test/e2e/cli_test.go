@@ -120,3 +120,30 @@ func TestCLIIdentityFlow(t *testing.T) {
 	s.AdvanceClock(16 * time.Minute)
 	mustFail(session, "ExpiredToken", "sts", "get-caller-identity")
 }
+
+// TestCLIEmptyListings checks what the AWS CLI prints for EC2 listings with nothing in them: the empty list,
+// as AWS answers, not nothing at all; and describe-volumes, which the CLI pages by 1000.
+func TestCLIEmptyListings(t *testing.T) {
+	requireTool(t, "/usr/bin/aws")
+	s := startServer(t, "")
+	for _, args := range [][]string{
+		{"ec2", "describe-volumes"},
+		{"ec2", "describe-snapshots", "--owner-ids", "self"},
+		{"ec2", "describe-images", "--owners", "self"},
+		{"ec2", "describe-instance-status"},
+	} {
+		out, errOut, err := s.cli(keys("test", "test", ""), args...)
+		if err != nil {
+			t.Fatalf("aws %s: %v %s", strings.Join(args, " "), err, errOut)
+		}
+		var resp map[string]any
+		if err := json.Unmarshal([]byte(out), &resp); err != nil || len(resp) == 0 {
+			t.Fatalf("aws %s printed %q", strings.Join(args, " "), out)
+		}
+		for k, v := range resp {
+			if l, ok := v.([]any); !ok || len(l) != 0 {
+				t.Fatalf("aws %s: %s = %v, want []", strings.Join(args, " "), k, v)
+			}
+		}
+	}
+}

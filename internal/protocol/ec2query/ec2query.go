@@ -61,6 +61,7 @@ func (codec) EncodeResponse(w http.ResponseWriter, op *wire.Operation, out map[s
 	mark := xw.OpenNS(resp, Namespace(op.Service))
 	xw.Element("requestId", requestID)
 	if op.Output != nil {
+		out = withEmptyLists(op.Output.Shape, out)
 		if err := xw.WriteMembers(op.Output.Shape, out); err != nil {
 			return fmt.Errorf("ec2query: encoding %s output: %w", op.Name, err)
 		}
@@ -68,6 +69,32 @@ func (codec) EncodeResponse(w http.ResponseWriter, op *wire.Operation, out map[s
 	xw.Close(resp, mark)
 	query.WriteXML(w, http.StatusOK, requestID, xw.Bytes())
 	return nil
+}
+
+// withEmptyLists gives every absent top-level list of an output an empty value: EC2 always writes its result
+// sets (<reservationSet/>, <imagesSet/>), and clients tell "none" from "not answered" by it (the AWS CLI prints
+// {"InstanceStatuses": []}, not nothing).
+func withEmptyLists(sh *wire.Shape, out map[string]any) map[string]any {
+	var filled map[string]any
+	for _, m := range sh.Members {
+		if m.Shape.Type != wire.TypeList {
+			continue
+		}
+		if _, ok := out[m.Name]; ok {
+			continue
+		}
+		if filled == nil {
+			filled = make(map[string]any, len(out)+1)
+			for k, v := range out {
+				filled[k] = v
+			}
+		}
+		filled[m.Name] = []any{}
+	}
+	if filled == nil {
+		return out
+	}
+	return filled
 }
 
 // EncodeError writes EC2's error envelope, which has no namespace, nests Error in Errors and spells the request

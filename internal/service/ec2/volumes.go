@@ -483,7 +483,8 @@ func (s *Service) DescribeVolumes(ctx context.Context, in *api.DescribeVolumesRe
 	if err := dryRun(in.DryRun); err != nil {
 		return nil, err
 	}
-	if err := checkMaxResults(in.MaxResults, 500, in.VolumeIds, "volumeSet"); err != nil {
+	// 1000, not the documented 500: the AWS CLI asks every describe-volumes for pages of 1000, and EC2 takes it.
+	if err := checkMaxResults(in.MaxResults, 1000, in.VolumeIds, "volumeSet"); err != nil {
 		return nil, err
 	}
 	vols, err := s.listVolumes(ctx, in.VolumeIds, in.Filters, func(v volumeRecord) map[string][]string { return volumeFields(v, in.Filters) })

@@ -475,7 +475,11 @@ func TestDescribeVolumesFiltersAndPages(t *testing.T) {
 	if fmt.Sprint(seen) != fmt.Sprint(ids) {
 		t.Fatalf("pages gave %v, want %v", seen, ids)
 	}
-	_, err = e.svc.DescribeVolumes(ctx, &api.DescribeVolumesRequest{MaxResults: i32(501)})
+	// The AWS CLI pages describe-volumes by 1000 (awscli's EC2PageSizeInjector), so EC2 must take it.
+	if _, err := e.svc.DescribeVolumes(ctx, &api.DescribeVolumesRequest{MaxResults: i32(1000)}); err != nil {
+		t.Fatalf("MaxResults 1000: %v", err)
+	}
+	_, err = e.svc.DescribeVolumes(ctx, &api.DescribeVolumesRequest{MaxResults: i32(1001)})
 	wantCode(t, err, "InvalidParameterValue")
 	_, err = e.svc.DescribeVolumes(ctx, &api.DescribeVolumesRequest{MaxResults: i32(5), VolumeIds: ids[:1]})
 	wantCode(t, err, "InvalidParameterCombination")
