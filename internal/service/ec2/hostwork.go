@@ -80,6 +80,9 @@ func (s *Service) bringUp(ctx context.Context, r *instanceRecord) error {
 	if err := s.ensureBlockDevices(ctx, r.ID); err != nil { // attachments.go
 		return err
 	}
+	if err := s.attachInstanceStore(ctx, r); err != nil { // instancestore.go
+		return err
+	}
 	return s.compute.Start(ctx, r.ID)
 }
 
@@ -142,6 +145,7 @@ func (s *Service) failBoot(ctx context.Context, key store.Key, cause error) {
 	}
 	if r.State == stateStopped {
 		_ = s.compute.Stop(ctx, r.ID, 0)
+		s.dropInstanceStore(ctx, r.ID) // instancestore.go
 		s.detach(ctx, r.ID)
 		s.dropPublicIP(ctx, key)
 		return
@@ -161,6 +165,7 @@ func (s *Service) stopOnHost(ctx context.Context, key store.Key, grace time.Dura
 		s.log.Error("stop machine", "instance", r.ID, "err", err)
 		return
 	}
+	s.dropInstanceStore(ctx, r.ID) // instancestore.go: its contents do not survive a stop
 	s.detach(ctx, r.ID)
 	if _, err := s.mutateInstance(ctx, key, func(r *instanceRecord) error {
 		if r.State != stateStopping {
@@ -202,7 +207,8 @@ func (s *Service) terminateOnHost(ctx context.Context, key store.Key) {
 		s.log.Error("destroy machine", "instance", r.ID, "err", err)
 		return // left shutting-down: the next Recover finishes it
 	}
-	s.releaseVolumes(ctx, r.ID) // attachments.go
+	s.releaseVolumes(ctx, r.ID)    // attachments.go
+	s.dropInstanceStore(ctx, r.ID) // instancestore.go
 	s.detach(ctx, r.ID)
 	if ip := r.privateAddr(); ip.IsValid() {
 		if err := s.releasePrivateIP(ctx, r.SubnetID, ip); err != nil {

@@ -20,6 +20,7 @@ type instanceType struct {
 	Arch            []string
 	Network         string
 	ENIs, IPsPerENI int
+	Store           instanceStore // instancestore.go
 }
 
 var instanceTypes, instanceTypeNames = func() (map[string]instanceType, []string) {
@@ -28,7 +29,7 @@ var instanceTypes, instanceTypeNames = func() (map[string]instanceType, []string
 	for _, f := range families {
 		for _, sz := range f.sizes {
 			t := instanceType{Name: f.name + "." + sz.size, Family: f, VCPUs: sz.vcpus, MemoryMiB: sz.memoryMiB,
-				Threads: min(f.threads, sz.vcpus), Arch: f.arch, Network: sz.network, ENIs: sz.enis, IPsPerENI: sz.ipsPerENI}
+				Threads: min(f.threads, sz.vcpus), Arch: f.arch, Network: sz.network, ENIs: sz.enis, IPsPerENI: sz.ipsPerENI, Store: sz.store}
 			t.Cores = sz.vcpus / t.Threads
 			// 32-bit AMIs run only on the small sizes of the old families.
 			if f.name == "t2" && sz.vcpus > 2 || f.name == "t2" && sz.memoryMiB > 4096 {
@@ -65,7 +66,8 @@ func (t instanceType) api() api.InstanceTypeInfo {
 		ProcessorInfo:                 &api.ProcessorInfo{SupportedArchitectures: t.Arch, Manufacturer: str(f.manufacturer)},
 		VCpuInfo:                      &api.VCpuInfo{DefaultVCpus: i32(t.VCPUs), DefaultCores: i32(t.Cores), DefaultThreadsPerCore: i32(t.Threads)},
 		MemoryInfo:                    &api.MemoryInfo{SizeInMiB: i64(t.MemoryMiB)},
-		InstanceStorageSupported:      boolp(false),
+		InstanceStorageSupported:      boolp(t.Store.disks > 0),
+		InstanceStorageInfo:           t.storageInfo(),
 		BurstablePerformanceSupported: boolp(f.burstable),
 		HibernationSupported:          boolp(hibernation),
 		DedicatedHostsSupported:       boolp(!f.burstable),
@@ -177,7 +179,7 @@ func (s *Service) DescribeInstanceTypes(ctx context.Context, in *api.DescribeIns
 
 func instanceTypeFields(t instanceType, i api.InstanceTypeInfo) map[string][]string {
 	itoa := strconv.Itoa
-	return map[string][]string{
+	fields := map[string][]string{
 		"instance-type":                               {t.Name},
 		"current-generation":                          boolField(*i.CurrentGeneration),
 		"free-tier-eligible":                          boolField(*i.FreeTierEligible),
@@ -185,7 +187,7 @@ func instanceTypeFields(t instanceType, i api.InstanceTypeInfo) map[string][]str
 		"bare-metal":                                  boolField(false),
 		"hypervisor":                                  {t.Family.hypervisor},
 		"hibernation-supported":                       boolField(*i.HibernationSupported),
-		"instance-storage-supported":                  boolField(false),
+		"instance-storage-supported":                  boolField(t.Store.disks > 0),
 		"dedicated-hosts-supported":                   boolField(*i.DedicatedHostsSupported),
 		"auto-recovery-supported":                     boolField(true),
 		"processor-info.supported-architecture":       t.Arch,
@@ -211,6 +213,19 @@ func instanceTypeFields(t instanceType, i api.InstanceTypeInfo) map[string][]str
 		"nitro-enclaves-support":                      {"unsupported"},
 		"nitro-tpm-support":                           {"unsupported"},
 	}
+	// A type without instance store has the filters' names, with no value to match.
+	for _, f := range []string{"total-size-in-gb", "disk.count", "disk.size-in-gb", "disk.type", "nvme-support", "encryption-support"} {
+		fields["instance-storage-info."+f] = []string{}
+	}
+	if st := i.InstanceStorageInfo; st != nil {
+		fields["instance-storage-info.total-size-in-gb"] = []string{strconv.FormatInt(*st.TotalSizeInGB, 10)}
+		fields["instance-storage-info.disk.count"] = []string{itoa(t.Store.disks)}
+		fields["instance-storage-info.disk.size-in-gb"] = []string{itoa(t.Store.sizeGB)}
+		fields["instance-storage-info.disk.type"] = []string{"ssd"}
+		fields["instance-storage-info.nvme-support"] = []string{*st.NvmeSupport}
+		fields["instance-storage-info.encryption-support"] = []string{*st.EncryptionSupport}
+	}
+	return fields
 }
 
 // DescribeInstanceTypeOfferings offers every catalog type in the region and in each of its zones.

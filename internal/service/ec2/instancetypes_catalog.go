@@ -2,7 +2,8 @@ package ec2
 
 // The instance type catalog: the families and sizes AWS sells, with their vCPUs, memory, processors and
 // network figures as AWS publishes them. The EBS bandwidth figures are representative per family (AWS
-// publishes them per size; the per-size table belongs with the EBS work).
+// publishes them per size; the per-size table belongs with the EBS work). The d families and i3 have instance
+// store disks (instancestore.go gives them to the machines).
 
 type familySpec struct {
 	name         string
@@ -24,6 +25,21 @@ type sizeSpec struct {
 	network   string
 	enis      int // maximum network interfaces
 	ipsPerENI int
+	store     instanceStore // local NVMe SSDs; none for EBS-only sizes
+}
+
+// instanceStore is a size's instance store: disks of one size, in GB (10^9 bytes) as AWS counts them.
+type instanceStore struct {
+	disks  int
+	sizeGB int
+}
+
+// withStore gives each size its instance store, in the order of the sizes.
+func withStore(sizes []sizeSpec, stores ...instanceStore) []sizeSpec {
+	for i := range sizes {
+		sizes[i].store = stores[i]
+	}
+	return sizes
 }
 
 // Size rows shared by families of the same shape; memory comes from the family's GiB per vCPU.
@@ -86,6 +102,7 @@ var (
 	g2Sizes     = []string{"medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"}
 	g2Net       = append(repeat("Up to 10 Gigabit", 5), "12 Gigabit", "20 Gigabit", "25 Gigabit")
 	g3Net       = append(repeat("Up to 12.5 Gigabit", 5), "15 Gigabit", "22.5 Gigabit", "30 Gigabit")
+	m5dStore    = []instanceStore{{1, 75}, {1, 150}, {1, 300}, {2, 300}, {2, 600}, {2, 900}, {4, 600}, {4, 900}}
 	x86         = []string{"x86_64"}
 	arm         = []string{"arm64"}
 )
@@ -129,6 +146,24 @@ var families = []familySpec{
 		sizes: standardSizes(8, g2Sizes, g2Net)},
 	{name: "r7i", manufacturer: "Intel", clockGHz: 3.2, arch: x86, hypervisor: "nitro", threads: 2, currentGen: true, ebsMaxMbps: 10000,
 		sizes: standardSizes(8, intelSizes7, intelNet7)},
+	// Families with instance store (NVMe SSD), sized as AWS publishes them.
+	{name: "m5d", manufacturer: "Intel", clockGHz: 3.1, arch: x86, hypervisor: "nitro", threads: 2, currentGen: true, ebsMaxMbps: 4750,
+		sizes: withStore(standardSizes(4, m5Sizes, m5Net), m5dStore...)},
+	{name: "c5d", manufacturer: "Intel", clockGHz: 3.4, arch: x86, hypervisor: "nitro", threads: 2, currentGen: true, ebsMaxMbps: 4750,
+		sizes: withStore(standardSizes(2, c5Sizes, c5Net),
+			instanceStore{1, 50}, instanceStore{1, 100}, instanceStore{1, 200}, instanceStore{1, 400},
+			instanceStore{1, 900}, instanceStore{2, 900}, instanceStore{2, 900}, instanceStore{4, 900})},
+	{name: "r5d", manufacturer: "Intel", clockGHz: 3.1, arch: x86, hypervisor: "nitro", threads: 2, currentGen: true, ebsMaxMbps: 4750,
+		sizes: withStore(standardSizes(8, m5Sizes, m5Net), m5dStore...)},
+	{name: "i3", manufacturer: "Intel", clockGHz: 2.3, arch: x86, hypervisor: "xen", threads: 2, currentGen: true,
+		sizes: []sizeSpec{
+			{size: "large", vcpus: 2, memoryMiB: 15616, network: "Up to 10 Gigabit", enis: 3, ipsPerENI: 10, store: instanceStore{1, 475}},
+			{size: "xlarge", vcpus: 4, memoryMiB: 31232, network: "Up to 10 Gigabit", enis: 4, ipsPerENI: 15, store: instanceStore{1, 950}},
+			{size: "2xlarge", vcpus: 8, memoryMiB: 62464, network: "Up to 10 Gigabit", enis: 4, ipsPerENI: 15, store: instanceStore{1, 1900}},
+			{size: "4xlarge", vcpus: 16, memoryMiB: 124928, network: "Up to 10 Gigabit", enis: 8, ipsPerENI: 30, store: instanceStore{2, 1900}},
+			{size: "8xlarge", vcpus: 32, memoryMiB: 249856, network: "10 Gigabit", enis: 8, ipsPerENI: 30, store: instanceStore{4, 1900}},
+			{size: "16xlarge", vcpus: 64, memoryMiB: 499712, network: "25 Gigabit", enis: 15, ipsPerENI: 50, store: instanceStore{8, 1900}},
+		}},
 	// m1.small is EC2's default instance type when RunInstances names none.
 	{name: "m1", manufacturer: "Intel", clockGHz: 0, arch: []string{"i386", "x86_64"}, hypervisor: "xen", threads: 1, currentGen: false,
 		sizes: []sizeSpec{{size: "small", vcpus: 1, memoryMiB: 1740, network: "Low", enis: 2, ipsPerENI: 4}}},

@@ -239,11 +239,31 @@ func (s *Service) CreateSnapshot(ctx context.Context, in *api.CreateSnapshotRequ
 
 // snapshotVolume records a pending snapshot of the volume and starts the host work.
 func (s *Service) snapshotVolume(ctx context.Context, v volumeRecord, description string, tags []Tag) (snapshotRecord, error) {
+	r, ops, err := s.newSnapshot(ctx, v, description, tags)
+	if err != nil {
+		return r, err
+	}
+	if _, err := s.st.Txn(ctx, ops...); err != nil {
+		return r, err
+	}
+	// The volume's lock keeps the volume from being deleted under the snapshot; the snapshot's lock keeps
+	// DeleteSnapshot from racing the host.
+	s.async(ctx, v.ID, func(ctx context.Context) {
+		unlock := s.hw().lock(r.ID)
+		defer unlock()
+		s.takeSnapshots(ctx, []snapshotRecord{r})
+	})
+	return r, nil
+}
+
+// newSnapshot makes the pending record of a snapshot of the volume and the store operations that create
+// it with its data record.
+func (s *Service) newSnapshot(ctx context.Context, v volumeRecord, description string, tags []Tag) (snapshotRecord, []store.Op, error) {
 	if v.State != volumeAvailable && v.State != volumeInUse {
-		return snapshotRecord{}, apierr.New(apierr.Conflict, "IncorrectState", "The volume '%s' is '%s' and cannot be snapshotted.", v.ID, v.State)
+		return snapshotRecord{}, nil, apierr.New(apierr.Conflict, "IncorrectState", "The volume '%s' is '%s' and cannot be snapshotted.", v.ID, v.State)
 	}
 	if len(description) > 255 {
-		return snapshotRecord{}, apierr.InvalidParam("InvalidParameterValue", "The description exceeds the maximum length of 255 characters.")
+		return snapshotRecord{}, nil, apierr.InvalidParam("InvalidParameterValue", "The description exceeds the maximum length of 255 characters.")
 	}
 	rc := awsctx.From(ctx)
 	r := snapshotRecord{
@@ -254,36 +274,52 @@ func (s *Service) snapshotVolume(ctx context.Context, v volumeRecord, descriptio
 	r.DataID = r.ID
 	snapOp, err := store.PutOp(snapshotKey(rc.Account, rc.Region, r.ID), r, store.Absent)
 	if err != nil {
-		return r, err
+		return r, nil, err
 	}
 	dataOp, err := store.PutOp(dataKey(r.DataID), snapshotData{ID: r.DataID, Refs: []string{snapshotRef(rc.Account, rc.Region, r.ID)}}, store.Absent)
 	if err != nil {
-		return r, err
+		return r, nil, err
 	}
-	if _, err := s.st.Txn(ctx, snapOp, dataOp); err != nil {
-		return r, err
-	}
-	// The volume's lock keeps the volume from being deleted under the snapshot; the snapshot's lock keeps
-	// DeleteSnapshot from racing the host.
-	s.async(ctx, v.ID, func(ctx context.Context) {
-		unlock := s.hw().lock(r.ID)
-		defer unlock()
-		s.takeSnapshot(ctx, r)
-	})
-	return r, nil
+	return r, []store.Op{snapOp, dataOp}, nil
 }
 
-// takeSnapshot stores the volume's contents and records the outcome.
-func (s *Service) takeSnapshot(ctx context.Context, r snapshotRecord) {
-	key := snapshotKey(r.OwnerID, r.Region, r.ID)
-	if cur, _, err := store.Get[snapshotRecord](ctx, s.st, key); err != nil || cur.State != snapshotPending {
-		return // deleted, or already settled
+// takeSnapshots stores the contents of the snapshots' volumes at one moment and records the outcomes. The
+// filesystems of those volumes that a running instance has mounted are frozen first, all of them, and
+// thawed once every volume has been read (snapshotsets.go), so that the set is crash-consistent.
+func (s *Service) takeSnapshots(ctx context.Context, rs []snapshotRecord) {
+	var pending []snapshotRecord
+	for _, r := range rs {
+		cur, _, err := store.Get[snapshotRecord](ctx, s.st, snapshotKey(r.OwnerID, r.Region, r.ID))
+		if err == nil && cur.State == snapshotPending {
+			pending = append(pending, r) // not deleted, nor settled already
+		}
 	}
-	stored, err := s.volumes.Snapshot(ctx, r.VolumeID, r.DataID)
+	if len(pending) == 0 {
+		return
+	}
+	type outcome struct {
+		stored int64
+		err    error
+	}
+	outcomes := make([]outcome, len(pending))
+	func() {
+		thaw := s.freezeVolumes(ctx, pending)
+		defer thaw()
+		for i, r := range pending {
+			outcomes[i].stored, outcomes[i].err = s.volumes.Snapshot(ctx, r.VolumeID, r.DataID)
+		}
+	}()
+	for i, r := range pending {
+		s.recordSnapshot(ctx, r, outcomes[i].stored, outcomes[i].err)
+	}
+}
+
+// recordSnapshot records what the host made of a pending snapshot.
+func (s *Service) recordSnapshot(ctx context.Context, r snapshotRecord, stored int64, err error) {
 	if err != nil {
 		s.log.Error("snapshot volume on the host", "snapshot", r.ID, "volume", r.VolumeID, "err", err)
 	}
-	_, merr := store.Mutate(ctx, s.st, key, func(cur *snapshotRecord) error {
+	_, merr := store.Mutate(ctx, s.st, snapshotKey(r.OwnerID, r.Region, r.ID), func(cur *snapshotRecord) error {
 		if cur.State != snapshotPending {
 			return errors.New("the snapshot is no longer pending")
 		}
@@ -297,60 +333,6 @@ func (s *Service) takeSnapshot(ctx context.Context, r snapshotRecord) {
 	if merr != nil {
 		s.log.Error("record snapshot", "snapshot", r.ID, "err", merr)
 	}
-}
-
-// CreateSnapshots snapshots the EBS volumes attached to an instance, at one moment. An instance's root disk
-// is not an EBS volume in Overcast yet and no volume can be attached yet, so the set is empty: AWS answers an
-// empty set too when every volume is excluded. (Once AttachVolume exists the attached volumes are found here.)
-func (s *Service) CreateSnapshots(ctx context.Context, in *api.CreateSnapshotsRequest) (*api.CreateSnapshotsResult, error) {
-	if err := s.requireVolumes(); err != nil {
-		return nil, err
-	}
-	if err := dryRun(in.DryRun); err != nil {
-		return nil, err
-	}
-	if in.InstanceSpecification == nil || deref(in.InstanceSpecification.InstanceId) == "" {
-		return nil, apierr.InvalidParam("MissingParameter", "The request must contain the parameter InstanceSpecification.InstanceId")
-	}
-	spec := in.InstanceSpecification
-	inst, err := s.getInstance(ctx, *spec.InstanceId)
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range spec.ExcludeDataVolumeIds {
-		if err := checkID(id, "vol", "InvalidVolumeID.Malformed"); err != nil {
-			return nil, err
-		}
-	}
-	switch c := deref(in.CopyTagsFromSource); c {
-	case "", "volume":
-	default:
-		return nil, apierr.InvalidParam("InvalidParameterValue", "Value (%s) for parameter CopyTagsFromSource is invalid. Expected: 'volume'.", c)
-	}
-	vols, _, err := store.List[volumeRecord](ctx, s.st, scopedPrefix(ctx, kindVolume))
-	if err != nil {
-		return nil, err
-	}
-	out := &api.CreateSnapshotsResult{Snapshots: []api.SnapshotInfo{}}
-	for _, v := range vols {
-		if !attachedTo(v, inst.ID) || slices.Contains(spec.ExcludeDataVolumeIds, v.ID) {
-			continue
-		}
-		tags := tagsFromSpecs(in.TagSpecifications, "snapshot")
-		if deref(in.CopyTagsFromSource) == "volume" {
-			tags = append(slices.Clone(v.Tags), tags...)
-		}
-		r, err := s.snapshotVolume(ctx, v, deref(in.Description), tags)
-		if err != nil {
-			return nil, err
-		}
-		out.Snapshots = append(out.Snapshots, api.SnapshotInfo{
-			SnapshotId: str(r.ID), VolumeId: str(r.VolumeID), VolumeSize: i32(r.VolumeSize), State: str(r.State),
-			Progress: str(progress(r)), StartTime: timep(r.StartTime), OwnerId: str(r.OwnerID),
-			Description: str(r.Description), Encrypted: boolp(r.Encrypted), Tags: apiTags(r.Tags),
-		})
-	}
-	return out, nil
 }
 
 func attachedTo(v volumeRecord, instanceID string) bool {

@@ -393,7 +393,7 @@ func TestCreateSnapshotsOfAnInstance(t *testing.T) {
 	res := must[*api.Reservation](t)(e.svc.RunInstances(ctx, &api.RunInstancesRequest{ImageId: str(testAMI), InstanceType: str("t2.micro"),
 		MinCount: i32(1), MaxCount: i32(1)}))
 	e.svc.Wait()
-	// The root disk is not an EBS volume yet and nothing can be attached: no volume to snapshot.
+	// The root disk is not an EBS volume and nothing is attached: no volume to snapshot.
 	out := must[*api.CreateSnapshotsResult](t)(e.svc.CreateSnapshots(ctx, &api.CreateSnapshotsRequest{
 		InstanceSpecification: &api.InstanceSpecification{InstanceId: res.Instances[0].InstanceId}}))
 	if out.Snapshots == nil || len(out.Snapshots) != 0 {

@@ -32,6 +32,7 @@ type Driver struct {
 	mu       sync.Mutex
 	machines map[string]*machine
 	nextPID  int
+	frozen   frozenSet // freeze.go
 }
 
 var _ compute.Driver = (*Driver)(nil)
