@@ -157,16 +157,26 @@ func (l *listing) commonPrefixes(enc func(string) string) []s3.CommonPrefix {
 	return out
 }
 
+// listingOf checks what every listing of a bucket asks for, in S3's order: the bucket, the page size
+// (the parameter named sizeName), the encoding type. It returns the bucket and the page size.
+func (s *Service) listingOf(ctx context.Context, bucket *string, sizeName string, size *int32, encoding *string) (*bucketRecord, int, error) {
+	b, err := s.bucketFor(ctx, bucket)
+	if err != nil {
+		return nil, 0, err
+	}
+	limit, err := pageSize(sizeName, size)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := checkEncoding(encoding); err != nil {
+		return nil, 0, err
+	}
+	return b, limit, nil
+}
+
 func (s *Service) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Request) (*s3.ListObjectsV2Output, error) {
-	b, err := s.bucketFor(ctx, in.Bucket)
+	b, limit, err := s.listingOf(ctx, in.Bucket, "max-keys", in.MaxKeys, in.EncodingType)
 	if err != nil {
-		return nil, err
-	}
-	limit, err := pageSize("max-keys", in.MaxKeys)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkEncoding(in.EncodingType); err != nil {
 		return nil, err
 	}
 	marker, err := decodeToken(in.ContinuationToken)
@@ -194,15 +204,8 @@ func (s *Service) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Request
 }
 
 func (s *Service) ListObjects(ctx context.Context, in *s3.ListObjectsRequest) (*s3.ListObjectsOutput, error) {
-	b, err := s.bucketFor(ctx, in.Bucket)
+	b, limit, err := s.listingOf(ctx, in.Bucket, "max-keys", in.MaxKeys, in.EncodingType)
 	if err != nil {
-		return nil, err
-	}
-	limit, err := pageSize("max-keys", in.MaxKeys)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkEncoding(in.EncodingType); err != nil {
 		return nil, err
 	}
 	l, err := s.list(ctx, b, val(in.Prefix), val(in.Delimiter), val(in.Marker), limit)

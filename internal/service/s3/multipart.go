@@ -12,6 +12,7 @@ import (
 
 	"github.com/overcast-cloud/overcast/api/s3"
 	"github.com/overcast-cloud/overcast/internal/apierr"
+	"github.com/overcast-cloud/overcast/internal/host/storage/objects"
 	"github.com/overcast-cloud/overcast/internal/store"
 )
 
@@ -35,6 +36,20 @@ func (s *Service) upload(ctx context.Context, b *bucketRecord, key, uploadID str
 	return u, rec.ModRevision, err
 }
 
+// uploadIn returns the bucket and the upload of a request about one upload, checking the bucket, then the
+// key, then the upload.
+func (s *Service) uploadIn(ctx context.Context, bucket, key, uploadID *string) (*bucketRecord, uploadRecord, error) {
+	b, k, err := s.objectIn(ctx, bucket, key)
+	if err != nil {
+		return nil, uploadRecord{}, err
+	}
+	u, _, err := s.upload(ctx, b, k, val(uploadID))
+	if err != nil {
+		return nil, uploadRecord{}, err
+	}
+	return b, u, nil
+}
+
 // raced reports whether err means another writer changed what a multi-record transaction read; the caller
 // then reads again and redoes it.
 func raced(err error) bool {
@@ -42,26 +57,14 @@ func raced(err error) bool {
 }
 
 func (s *Service) CreateMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadRequest) (*s3.CreateMultipartUploadOutput, error) {
-	b, err := s.bucketFor(ctx, in.Bucket)
-	if err != nil {
-		return nil, err
-	}
-	key, err := checkKey(in.Key)
+	b, key, err := s.objectIn(ctx, in.Bucket, in.Key)
 	if err != nil {
 		return nil, err
 	}
 	u := uploadRecord{
 		ID: newUploadID(), Bucket: b.Name, Key: key, Initiated: s.now(), Initiator: initiatorOf(ctx),
-		headers: headers{
-			ContentType: val(in.ContentType), ContentEncoding: val(in.ContentEncoding),
-			ContentDisposition: val(in.ContentDisposition), ContentLanguage: val(in.ContentLanguage),
-			CacheControl: val(in.CacheControl), Expires: val(in.Expires),
-			WebsiteRedirectLocation: val(in.WebsiteRedirectLocation),
-			Metadata:                lowerKeys(in.Metadata), StorageClass: val(in.StorageClass),
-		},
-	}
-	if u.ContentType == "" {
-		u.ContentType = defaultContentType
+		headers: writtenHeaders(in.ContentType, in.ContentEncoding, in.ContentDisposition, in.ContentLanguage,
+			in.CacheControl, in.Expires, in.WebsiteRedirectLocation, in.Metadata, in.StorageClass),
 	}
 	op, err := store.PutOp(b.uploadKey(u.ID), u, store.Absent)
 	if err != nil {
@@ -74,11 +77,7 @@ func (s *Service) CreateMultipartUpload(ctx context.Context, in *s3.CreateMultip
 }
 
 func (s *Service) UploadPart(ctx context.Context, in *s3.UploadPartRequest) (*s3.UploadPartOutput, error) {
-	b, err := s.bucketFor(ctx, in.Bucket)
-	if err != nil {
-		return nil, err
-	}
-	key, err := checkKey(in.Key)
+	b, key, err := s.objectIn(ctx, in.Bucket, in.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -150,11 +149,7 @@ func (s *Service) parts(ctx context.Context, b *bucketRecord, uploadID string) (
 }
 
 func (s *Service) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadRequest) (*s3.CompleteMultipartUploadOutput, error) {
-	b, err := s.bucketFor(ctx, in.Bucket)
-	if err != nil {
-		return nil, err
-	}
-	key, err := checkKey(in.Key)
+	b, key, err := s.objectIn(ctx, in.Bucket, in.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -265,51 +260,37 @@ func chooseParts(uploadID string, uploaded []partRecord, requested []s3.Complete
 // the parts' binary MD5s, a dash, and the number of parts. A part body gone missing (the part was uploaded
 // again meanwhile) is a store.ErrConflict, so the caller reads the parts again.
 func (s *Service) concatenate(parts []partRecord) (received, string, error) {
-	dir, err := s.dir()
-	if err != nil {
-		return received{}, "", err
-	}
-	w, err := dir.Create()
-	if err != nil {
-		return received{}, "", err
-	}
-	defer w.Abort()
 	digests := md5.New()
-	for _, p := range parts {
-		f, err := dir.Open(p.Body)
-		if errors.Is(err, fs.ErrNotExist) {
-			return received{}, "", store.ErrConflict
+	body, err := s.writeBody("o", func(dir *objects.Dir, w *objects.Writer) error {
+		for _, p := range parts {
+			f, err := dir.Open(p.Body)
+			if errors.Is(err, fs.ErrNotExist) {
+				return store.ErrConflict
+			}
+			if err != nil {
+				return err
+			}
+			_, err = w.ReadFrom(f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+			digests.Write(p.MD5)
 		}
-		if err != nil {
-			return received{}, "", err
-		}
-		_, err = w.ReadFrom(f)
-		f.Close()
-		if err != nil {
-			return received{}, "", err
-		}
-		digests.Write(p.MD5)
-	}
-	id := newID("o")
-	if err := w.Commit(id); err != nil {
+		return nil
+	})
+	if err != nil {
 		return received{}, "", err
 	}
-	return received{id: id, size: w.Size()}, fmt.Sprintf(`"%x-%d"`, digests.Sum(nil), len(parts)), nil
+	return body, fmt.Sprintf(`"%x-%d"`, digests.Sum(nil), len(parts)), nil
 }
 
 func (s *Service) AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadRequest) (*s3.AbortMultipartUploadOutput, error) {
-	b, err := s.bucketFor(ctx, in.Bucket)
+	b, u, err := s.uploadIn(ctx, in.Bucket, in.Key, in.UploadId)
 	if err != nil {
 		return nil, err
 	}
-	key, err := checkKey(in.Key)
-	if err != nil {
-		return nil, err
-	}
-	if _, _, err := s.upload(ctx, b, key, val(in.UploadId)); err != nil {
-		return nil, err
-	}
-	if err := s.abortUpload(ctx, b, val(in.UploadId)); err != nil {
+	if err := s.abortUpload(ctx, b, u.ID); err != nil {
 		return nil, err
 	}
 	return &s3.AbortMultipartUploadOutput{}, nil
@@ -349,15 +330,7 @@ func (s *Service) abortUpload(ctx context.Context, b *bucketRecord, uploadID str
 }
 
 func (s *Service) ListParts(ctx context.Context, in *s3.ListPartsRequest) (*s3.ListPartsOutput, error) {
-	b, err := s.bucketFor(ctx, in.Bucket)
-	if err != nil {
-		return nil, err
-	}
-	key, err := checkKey(in.Key)
-	if err != nil {
-		return nil, err
-	}
-	u, _, err := s.upload(ctx, b, key, val(in.UploadId))
+	b, u, err := s.uploadIn(ctx, in.Bucket, in.Key, in.UploadId)
 	if err != nil {
 		return nil, err
 	}
@@ -371,7 +344,7 @@ func (s *Service) ListParts(ctx context.Context, in *s3.ListPartsRequest) (*s3.L
 	}
 	marker := val(in.PartNumberMarker)
 	out := &s3.ListPartsOutput{
-		Bucket: ptr(b.Name), Key: ptr(key), UploadId: ptr(u.ID), MaxParts: ptr(int32(limit)),
+		Bucket: ptr(b.Name), Key: ptr(u.Key), UploadId: ptr(u.ID), MaxParts: ptr(int32(limit)),
 		PartNumberMarker: ptr(marker), IsTruncated: ptr(false), StorageClass: ptr(storageClass(u.StorageClass)),
 		Initiator: &s3.Initiator{ID: ptr(u.Initiator.ID), DisplayName: nonEmpty(u.Initiator.DisplayName)},
 		Owner:     owner(b.Account), Parts: []s3.Part{},
@@ -399,15 +372,8 @@ func storageClass(c string) string {
 }
 
 func (s *Service) ListMultipartUploads(ctx context.Context, in *s3.ListMultipartUploadsRequest) (*s3.ListMultipartUploadsOutput, error) {
-	b, err := s.bucketFor(ctx, in.Bucket)
+	b, limit, err := s.listingOf(ctx, in.Bucket, "max-uploads", in.MaxUploads, in.EncodingType)
 	if err != nil {
-		return nil, err
-	}
-	limit, err := pageSize("max-uploads", in.MaxUploads)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkEncoding(in.EncodingType); err != nil {
 		return nil, err
 	}
 	uploads, _, err := store.List[uploadRecord](ctx, s.store, b.uploadPrefix())

@@ -18,6 +18,7 @@ import (
 
 	"github.com/overcast-cloud/overcast/api/s3"
 	"github.com/overcast-cloud/overcast/internal/apierr"
+	"github.com/overcast-cloud/overcast/internal/host/storage/objects"
 	"github.com/overcast-cloud/overcast/internal/store"
 )
 
@@ -36,8 +37,38 @@ func checkKey(key *string) (string, error) {
 	return k, nil
 }
 
+// objectIn returns the bucket and the checked key of a request about one object; a bad bucket is reported
+// before a bad key, as S3 does.
+func (s *Service) objectIn(ctx context.Context, bucket, key *string) (*bucketRecord, string, error) {
+	b, err := s.bucketFor(ctx, bucket)
+	if err != nil {
+		return nil, "", err
+	}
+	k, err := checkKey(key)
+	if err != nil {
+		return nil, "", err
+	}
+	return b, k, nil
+}
+
 // defaultContentType is what S3 answers for an object written without a Content-Type.
 const defaultContentType = "binary/octet-stream"
+
+// writtenHeaders are the headers a write request sets, in the order of the headers struct. An object
+// written without a Content-Type gets S3's default.
+func writtenHeaders(contentType, contentEncoding, contentDisposition, contentLanguage, cacheControl, expires,
+	websiteRedirectLocation *string, metadata map[string]string, storageClass *string) headers {
+	h := headers{
+		ContentType: val(contentType), ContentEncoding: val(contentEncoding),
+		ContentDisposition: val(contentDisposition), ContentLanguage: val(contentLanguage),
+		CacheControl: val(cacheControl), Expires: val(expires), WebsiteRedirectLocation: val(websiteRedirectLocation),
+		Metadata: lowerKeys(metadata), StorageClass: val(storageClass),
+	}
+	if h.ContentType == "" {
+		h.ContentType = defaultContentType
+	}
+	return h
+}
 
 // lowerKeys returns user metadata with lower-case names: they travel as x-amz-meta-* headers, whose names
 // are case-insensitive, and S3 answers them in lower case.
@@ -96,6 +127,27 @@ func (s *Service) receive(body io.Reader, contentMD5 *string, prefix string) (re
 		}
 		want = d
 	}
+	return s.writeBody(prefix, func(_ *objects.Dir, w *objects.Writer) error {
+		if body != nil {
+			src := &readErr{r: body}
+			if _, err := w.ReadFrom(src); err != nil {
+				if src.err != nil {
+					return errIncompleteBody()
+				}
+				return err
+			}
+		}
+		if sum := w.MD5(); want != nil && !bytes.Equal(sum, want) {
+			return apierr.New(apierr.Invalid, "BadDigest", "The Content-MD5 you specified did not match what we received.").
+				With("ExpectedDigest", hex.EncodeToString(want)).With("CalculatedDigest", hex.EncodeToString(sum))
+		}
+		return nil
+	})
+}
+
+// writeBody makes a new body file, named by a fresh id with prefix, of what fill writes to w; fill may read
+// other bodies from dir. When fill fails nothing is left on disk.
+func (s *Service) writeBody(prefix string, fill func(dir *objects.Dir, w *objects.Writer) error) (received, error) {
 	dir, err := s.dir()
 	if err != nil {
 		return received{}, err
@@ -105,25 +157,14 @@ func (s *Service) receive(body io.Reader, contentMD5 *string, prefix string) (re
 		return received{}, err
 	}
 	defer w.Abort()
-	if body != nil {
-		src := &readErr{r: body}
-		if _, err := w.ReadFrom(src); err != nil {
-			if src.err != nil {
-				return received{}, errIncompleteBody()
-			}
-			return received{}, err
-		}
-	}
-	sum := w.MD5()
-	if want != nil && !bytes.Equal(sum, want) {
-		return received{}, apierr.New(apierr.Invalid, "BadDigest", "The Content-MD5 you specified did not match what we received.").
-			With("ExpectedDigest", hex.EncodeToString(want)).With("CalculatedDigest", hex.EncodeToString(sum))
+	if err := fill(dir, w); err != nil {
+		return received{}, err
 	}
 	id := newID(prefix)
 	if err := w.Commit(id); err != nil {
 		return received{}, err
 	}
-	return received{id: id, size: w.Size(), md5: sum}, nil
+	return received{id: id, size: w.Size(), md5: w.MD5()}, nil
 }
 
 // removeBody deletes a body file no record names any more. Failing leaves an orphan for Recover, which
@@ -203,11 +244,7 @@ func (s *Service) storeObject(ctx context.Context, b *bucketRecord, obj objectRe
 }
 
 func (s *Service) PutObject(ctx context.Context, in *s3.PutObjectRequest) (*s3.PutObjectOutput, error) {
-	b, err := s.bucketFor(ctx, in.Bucket)
-	if err != nil {
-		return nil, err
-	}
-	key, err := checkKey(in.Key)
+	b, key, err := s.objectIn(ctx, in.Bucket, in.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -217,16 +254,8 @@ func (s *Service) PutObject(ctx context.Context, in *s3.PutObjectRequest) (*s3.P
 	}
 	obj := objectRecord{
 		Bucket: b.Name, Key: key, Body: body.id, Size: body.size, ETag: etagOf(body.md5), LastModified: s.now(),
-		headers: headers{
-			ContentType: val(in.ContentType), ContentEncoding: val(in.ContentEncoding),
-			ContentDisposition: val(in.ContentDisposition), ContentLanguage: val(in.ContentLanguage),
-			CacheControl: val(in.CacheControl), Expires: val(in.Expires),
-			WebsiteRedirectLocation: val(in.WebsiteRedirectLocation),
-			Metadata:                lowerKeys(in.Metadata), StorageClass: val(in.StorageClass),
-		},
-	}
-	if obj.ContentType == "" {
-		obj.ContentType = defaultContentType
+		headers: writtenHeaders(in.ContentType, in.ContentEncoding, in.ContentDisposition, in.ContentLanguage,
+			in.CacheControl, in.Expires, in.WebsiteRedirectLocation, in.Metadata, in.StorageClass),
 	}
 	if err := s.storeObject(ctx, b, obj, writeConditions(key, in.IfMatch, in.IfNoneMatch)); err != nil {
 		return nil, err
@@ -410,42 +439,55 @@ func (r responseOverrides) apply(h headers) headers {
 	return h
 }
 
-func (s *Service) GetObject(ctx context.Context, in *s3.GetObjectRequest) (*s3.GetObjectOutput, error) {
-	b, err := s.bucketFor(ctx, in.Bucket)
+// readableObject returns the bucket and key of a GET or HEAD, which may name only the current version.
+func (s *Service) readableObject(ctx context.Context, in *s3.GetObjectRequest) (*bucketRecord, string, error) {
+	b, key, err := s.objectIn(ctx, in.Bucket, in.Key)
 	if err != nil {
-		return nil, err
-	}
-	key, err := checkKey(in.Key)
-	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := checkVersion(in.VersionId); err != nil {
+		return nil, "", err
+	}
+	return b, key, nil
+}
+
+// objectRead is what a GET or HEAD answers about an object whose preconditions held.
+type objectRead struct {
+	h   headers    // the stored headers with the response-* overrides applied
+	rng *byteRange // nil for the whole body
+}
+
+// readOf checks a GET's or HEAD's preconditions and Range against obj.
+func readOf(obj *objectRecord, in *s3.GetObjectRequest) (objectRead, error) {
+	cond := readConditions{ifMatch: in.IfMatch, ifNoneMatch: in.IfNoneMatch,
+		ifModifiedSince: in.IfModifiedSince, ifUnmodifiedSince: in.IfUnmodifiedSince}
+	if err := cond.check(obj); err != nil {
+		return objectRead{}, err
+	}
+	rng, err := parseRange(in.Range, obj.Size)
+	if err != nil {
+		return objectRead{}, err
+	}
+	h := responseOverrides{in.ResponseCacheControl, in.ResponseContentDisposition, in.ResponseContentEncoding,
+		in.ResponseContentLanguage, in.ResponseContentType, in.ResponseExpires}.apply(obj.headers)
+	return objectRead{h: h, rng: rng}, nil
+}
+
+func (s *Service) GetObject(ctx context.Context, in *s3.GetObjectRequest) (*s3.GetObjectOutput, error) {
+	b, key, err := s.readableObject(ctx, in)
+	if err != nil {
 		return nil, err
 	}
 	obj, f, err := s.openObject(ctx, b, key)
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.getOutput(&obj, f, in)
+	r, err := readOf(&obj, in)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	return out, nil
-}
-
-func (s *Service) getOutput(obj *objectRecord, f *os.File, in *s3.GetObjectRequest) (*s3.GetObjectOutput, error) {
-	cond := readConditions{ifMatch: in.IfMatch, ifNoneMatch: in.IfNoneMatch,
-		ifModifiedSince: in.IfModifiedSince, ifUnmodifiedSince: in.IfUnmodifiedSince}
-	if err := cond.check(obj); err != nil {
-		return nil, err
-	}
-	rng, err := parseRange(in.Range, obj.Size)
-	if err != nil {
-		return nil, err
-	}
-	h := responseOverrides{in.ResponseCacheControl, in.ResponseContentDisposition, in.ResponseContentEncoding,
-		in.ResponseContentLanguage, in.ResponseContentType, in.ResponseExpires}.apply(obj.headers)
+	h := r.h
 	out := &s3.GetObjectOutput{
 		Body: f, AcceptRanges: ptr("bytes"), ContentLength: ptr(obj.Size),
 		ETag: ptr(obj.ETag), LastModified: ptr(obj.LastModified), Metadata: h.Metadata,
@@ -454,7 +496,7 @@ func (s *Service) getOutput(obj *objectRecord, f *os.File, in *s3.GetObjectReque
 		CacheControl: nonEmpty(h.CacheControl), Expires: nonEmpty(h.Expires),
 		WebsiteRedirectLocation: nonEmpty(h.WebsiteRedirectLocation), StorageClass: storageClassHeader(h.StorageClass),
 	}
-	if rng != nil {
+	if rng := r.rng; rng != nil {
 		out.Body = &rangeBody{SectionReader: io.NewSectionReader(f, rng.start, rng.length), f: f}
 		out.ContentLength = ptr(rng.length)
 		out.ContentRange = ptr(rng.contentRange(obj.Size))
@@ -470,33 +512,22 @@ func storageClassHeader(class string) *string {
 	return nonEmpty(class)
 }
 
+// HeadObject answers what GetObject would, without the body.
 func (s *Service) HeadObject(ctx context.Context, in *s3.HeadObjectRequest) (*s3.HeadObjectOutput, error) {
-	b, err := s.bucketFor(ctx, in.Bucket)
+	get := s3.GetObjectRequest(*in) // HEAD takes exactly GET's parameters
+	b, key, err := s.readableObject(ctx, &get)
 	if err != nil {
-		return nil, err
-	}
-	key, err := checkKey(in.Key)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkVersion(in.VersionId); err != nil {
 		return nil, err
 	}
 	obj, _, err := s.getObject(ctx, b, key)
 	if err != nil {
 		return nil, err
 	}
-	cond := readConditions{ifMatch: in.IfMatch, ifNoneMatch: in.IfNoneMatch,
-		ifModifiedSince: in.IfModifiedSince, ifUnmodifiedSince: in.IfUnmodifiedSince}
-	if err := cond.check(&obj); err != nil {
-		return nil, err
-	}
-	rng, err := parseRange(in.Range, obj.Size)
+	r, err := readOf(&obj, &get)
 	if err != nil {
 		return nil, err
 	}
-	h := responseOverrides{in.ResponseCacheControl, in.ResponseContentDisposition, in.ResponseContentEncoding,
-		in.ResponseContentLanguage, in.ResponseContentType, in.ResponseExpires}.apply(obj.headers)
+	h := r.h
 	out := &s3.HeadObjectOutput{
 		AcceptRanges: ptr("bytes"), ContentLength: ptr(obj.Size),
 		ETag: ptr(obj.ETag), LastModified: ptr(obj.LastModified), Metadata: h.Metadata,
@@ -505,7 +536,7 @@ func (s *Service) HeadObject(ctx context.Context, in *s3.HeadObjectRequest) (*s3
 		CacheControl: nonEmpty(h.CacheControl), Expires: nonEmpty(h.Expires),
 		WebsiteRedirectLocation: nonEmpty(h.WebsiteRedirectLocation), StorageClass: storageClassHeader(h.StorageClass),
 	}
-	if rng != nil {
+	if rng := r.rng; rng != nil {
 		out.ContentLength = ptr(rng.length)
 		out.ContentRange = ptr(rng.contentRange(obj.Size))
 	}
@@ -542,11 +573,7 @@ func (s *Service) deleteObject(ctx context.Context, b *bucketRecord, key string,
 }
 
 func (s *Service) DeleteObject(ctx context.Context, in *s3.DeleteObjectRequest) (*s3.DeleteObjectOutput, error) {
-	b, err := s.bucketFor(ctx, in.Bucket)
-	if err != nil {
-		return nil, err
-	}
-	key, err := checkKey(in.Key)
+	b, key, err := s.objectIn(ctx, in.Bucket, in.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -615,11 +642,7 @@ func (s *Service) CopyObject(ctx context.Context, in *s3.CopyObjectRequest) (*s3
 			return nil, err
 		}
 	}
-	dst, err := s.bucketFor(ctx, in.Bucket)
-	if err != nil {
-		return nil, err
-	}
-	key, err := checkKey(in.Key)
+	dst, key, err := s.objectIn(ctx, in.Bucket, in.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -647,20 +670,16 @@ func (s *Service) CopyObject(ctx context.Context, in *s3.CopyObjectRequest) (*s3
 	}
 	obj.Bucket, obj.Key, obj.LastModified = dst.Name, key, s.now()
 	if replace {
-		obj.headers = headers{
-			ContentType: val(in.ContentType), ContentEncoding: val(in.ContentEncoding),
-			ContentDisposition: val(in.ContentDisposition), ContentLanguage: val(in.ContentLanguage),
-			CacheControl: val(in.CacheControl), Expires: val(in.Expires), Metadata: lowerKeys(in.Metadata),
+		obj.headers = writtenHeaders(in.ContentType, in.ContentEncoding, in.ContentDisposition, in.ContentLanguage,
+			in.CacheControl, in.Expires, in.WebsiteRedirectLocation, in.Metadata, in.StorageClass)
+	} else {
+		// Storage class and redirect location are not metadata: a copy sets them even without REPLACE.
+		if in.StorageClass != nil {
+			obj.StorageClass = *in.StorageClass
 		}
-		if obj.ContentType == "" {
-			obj.ContentType = defaultContentType
+		if in.WebsiteRedirectLocation != nil {
+			obj.WebsiteRedirectLocation = *in.WebsiteRedirectLocation
 		}
-	}
-	if in.StorageClass != nil {
-		obj.StorageClass = *in.StorageClass
-	}
-	if in.WebsiteRedirectLocation != nil {
-		obj.WebsiteRedirectLocation = *in.WebsiteRedirectLocation
 	}
 	if err := s.storeObject(ctx, dst, obj, writeConditions(key, in.IfMatch, in.IfNoneMatch)); err != nil {
 		return nil, err
