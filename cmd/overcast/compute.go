@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/overcast-cloud/overcast/internal/host/compute"
@@ -179,7 +180,27 @@ func cleanup(args []string) error {
 			}
 		}
 	}
+	errs = append(errs, releaseVolumeDevices(ctx, *dataDir))
 	errs = append(errs, netlinux.Teardown(ctx, *prefix))
+	return errors.Join(errs...)
+}
+
+// releaseVolumeDevices detaches the loop devices (and plaintext views) of every EBS volume of the
+// installation; the volumes themselves stay.
+func releaseVolumeDevices(ctx context.Context, dataDir string) error {
+	metas, _ := filepath.Glob(filepath.Join(dataDir, "volumes", "volumes", "*.json"))
+	if len(metas) == 0 {
+		return nil
+	}
+	vols, err := openVolumes(dataDir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer vols.Close()
+	var errs []error
+	for _, m := range metas {
+		errs = append(errs, vols.ReleaseDevice(ctx, strings.TrimSuffix(filepath.Base(m), ".json")))
+	}
 	return errors.Join(errs...)
 }
 

@@ -55,23 +55,15 @@ func (s *Service) DescribeAddresses(ctx context.Context, in *api.DescribeAddress
 	if err := dryRun(in.DryRun); err != nil {
 		return nil, err
 	}
-	addrs, _, err := store.List[addressRecord](ctx, s.st, scopedPrefix(ctx, kindAddress))
+	addrs, err := listNamed(ctx, s, kindAddress,
+		namedIDs[addressRecord]{in.AllocationIds, func(a addressRecord) string { return a.AllocationID }, allocationNotFound},
+		namedIDs[addressRecord]{in.PublicIps, func(a addressRecord) string { return a.PublicIP }, addressNotFound})
 	if err != nil {
 		return nil, err
 	}
-	if err := requireIDs(in.AllocationIds, addrs, func(a addressRecord) string { return a.AllocationID }, allocationNotFound); err != nil {
-		return nil, err
-	}
-	if err := requireIDs(in.PublicIps, addrs, func(a addressRecord) string { return a.PublicIP }, addressNotFound); err != nil {
-		return nil, err
-	}
-	ids, ips := set(in.AllocationIds), set(in.PublicIps)
 	r := awsctx.From(ctx)
 	out := []api.Address{}
 	for _, a := range addrs {
-		if len(ids) > 0 && !ids[a.AllocationID] || len(ips) > 0 && !ips[a.PublicIP] {
-			continue
-		}
 		if a, err = s.settled(ctx, a); err != nil {
 			return nil, err
 		}
@@ -79,12 +71,12 @@ func (s *Service) DescribeAddresses(ctx context.Context, in *api.DescribeAddress
 		if a.NetworkInterfaceID != "" {
 			owner = []string{r.Account}
 		}
-		ok, err := filterSet(in.Filters).match(tagFields(map[string][]string{
+		ok, err := matchFilters(in.Filters, map[string][]string{
 			"allocation-id": {a.AllocationID}, "association-id": nonEmpty(a.AssociationID), "domain": {"vpc"},
 			"instance-id": nonEmpty(a.InstanceID), "network-border-group": {r.Region},
 			"network-interface-id": nonEmpty(a.NetworkInterfaceID), "network-interface-owner-id": owner,
 			"private-ip-address": nonEmpty(a.PrivateIP), "public-ip": {a.PublicIP}, "public-ipv4-pool": {"amazon"},
-		}, a.Tags, in.Filters))
+		}, a.Tags)
 		if err != nil {
 			return nil, err
 		}

@@ -48,38 +48,22 @@ func (s *Service) DescribeInternetGateways(ctx context.Context, in *api.Describe
 	if err := dryRun(in.DryRun); err != nil {
 		return nil, err
 	}
-	if _, err := s.ensureDefaultVPCRecord(ctx); err != nil {
-		return nil, err
-	}
-	igws, _, err := store.List[internetGatewayRecord](ctx, s.st, scopedPrefix(ctx, kindInternetGateway))
-	if err != nil {
-		return nil, err
-	}
-	if err := requireIDs(in.InternetGatewayIds, igws, func(g internetGatewayRecord) string { return g.ID }, igwNotFound); err != nil {
-		return nil, err
-	}
-	want := set(in.InternetGatewayIds)
-	var out []api.InternetGateway
-	for _, g := range igws {
-		if len(want) > 0 && !want[g.ID] {
-			continue
-		}
-		var state, vpc []string
-		if g.VPCID != "" {
-			state, vpc = []string{"available"}, []string{g.VPCID}
-		}
-		ok, err := filterSet(in.Filters).match(tagFields(map[string][]string{
-			"attachment.state": state, "attachment.vpc-id": vpc, "internet-gateway-id": {g.ID},
-			"owner-id": {awsctx.From(ctx).Account},
-		}, g.Tags, in.Filters))
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, *igwOut(ctx, g))
-		}
-	}
-	page, next, err := paginate(out, func(g api.InternetGateway) string { return *g.InternetGatewayId }, in.MaxResults, in.NextToken)
+	acct := awsctx.From(ctx).Account
+	page, next, err := describeNetwork(ctx, s, networkKind[internetGatewayRecord, api.InternetGateway]{
+		kind:  kindInternetGateway,
+		named: namedIDs[internetGatewayRecord]{in.InternetGatewayIds, func(g internetGatewayRecord) string { return g.ID }, igwNotFound},
+		out:   func(g internetGatewayRecord) (api.InternetGateway, error) { return *igwOut(ctx, g), nil },
+		fields: func(g internetGatewayRecord, _ api.InternetGateway) map[string][]string {
+			var state, vpc []string
+			if g.VPCID != "" {
+				state, vpc = []string{"available"}, []string{g.VPCID}
+			}
+			return map[string][]string{
+				"attachment.state": state, "attachment.vpc-id": vpc, "internet-gateway-id": {g.ID}, "owner-id": {acct},
+			}
+		},
+		tags: func(g internetGatewayRecord) []Tag { return g.Tags },
+	}, describeQuery{in.Filters, in.MaxResults, in.NextToken})
 	if err != nil {
 		return nil, err
 	}

@@ -249,27 +249,19 @@ func (s *Service) DescribeKeyPairs(ctx context.Context, in *api.DescribeKeyPairs
 	if err := dryRun(in.DryRun); err != nil {
 		return nil, err
 	}
-	kps, _, err := store.List[keyPairRecord](ctx, s.st, scopedPrefix(ctx, kindKeyPair))
+	kps, err := listNamed(ctx, s, kindKeyPair,
+		namedIDs[keyPairRecord]{in.KeyNames, func(k keyPairRecord) string { return k.Name }, keyPairNotFound},
+		namedIDs[keyPairRecord]{in.KeyPairIds, func(k keyPairRecord) string { return k.ID }, func(id string) error {
+			return apierr.Missing("InvalidKeyPair.NotFound", "The key pair '%s' does not exist", id)
+		}})
 	if err != nil {
 		return nil, err
 	}
-	if err := requireIDs(in.KeyNames, kps, func(k keyPairRecord) string { return k.Name }, keyPairNotFound); err != nil {
-		return nil, err
-	}
-	if err := requireIDs(in.KeyPairIds, kps, func(k keyPairRecord) string { return k.ID }, func(id string) error {
-		return apierr.Missing("InvalidKeyPair.NotFound", "The key pair '%s' does not exist", id)
-	}); err != nil {
-		return nil, err
-	}
-	names, ids := set(in.KeyNames), set(in.KeyPairIds)
 	out := []api.KeyPairInfo{}
 	for _, k := range kps {
-		if len(names) > 0 && !names[k.Name] || len(ids) > 0 && !ids[k.ID] {
-			continue
-		}
-		ok, err := filterSet(in.Filters).match(tagFields(map[string][]string{
+		ok, err := matchFilters(in.Filters, map[string][]string{
 			"key-name": {k.Name}, "key-pair-id": {k.ID}, "fingerprint": {k.Fingerprint}, "key-type": {k.Type},
-		}, k.Tags, in.Filters))
+		}, k.Tags)
 		if err != nil {
 			return nil, err
 		}

@@ -117,59 +117,43 @@ func (s *Service) DescribeRouteTables(ctx context.Context, in *api.DescribeRoute
 	if err := dryRun(in.DryRun); err != nil {
 		return nil, err
 	}
-	if _, err := s.ensureDefaultVPCRecord(ctx); err != nil {
-		return nil, err
-	}
-	rts, _, err := store.List[routeTableRecord](ctx, s.st, scopedPrefix(ctx, kindRouteTable))
-	if err != nil {
-		return nil, err
-	}
-	if err := requireIDs(in.RouteTableIds, rts, func(rt routeTableRecord) string { return rt.ID }, rtNotFound); err != nil {
-		return nil, err
-	}
-	want := set(in.RouteTableIds)
-	var out []api.RouteTable
-	for _, rt := range rts {
-		if len(want) > 0 && !want[rt.ID] {
-			continue
-		}
-		o, err := s.routeTableOut(ctx, rt)
-		if err != nil {
-			return nil, err
-		}
-		fields := map[string][]string{
-			"route-table-id": {rt.ID}, "vpc-id": {rt.VPCID}, "owner-id": {*o.OwnerId},
-			"association.main": nil, "association.route-table-association-id": nil,
-			"association.route-table-id": nil, "association.subnet-id": nil,
-			"route.destination-cidr-block": nil, "route.gateway-id": nil, "route.origin": nil, "route.state": nil,
-		}
-		for _, a := range o.Associations {
-			fields["association.main"] = append(fields["association.main"], boolField(*a.Main)...)
-			fields["association.route-table-association-id"] = append(fields["association.route-table-association-id"], *a.RouteTableAssociationId)
-			fields["association.route-table-id"] = append(fields["association.route-table-id"], rt.ID)
-			if a.SubnetId != nil {
-				fields["association.subnet-id"] = append(fields["association.subnet-id"], *a.SubnetId)
-			}
-		}
-		for _, r := range o.Routes {
-			fields["route.destination-cidr-block"] = append(fields["route.destination-cidr-block"], *r.DestinationCidrBlock)
-			fields["route.gateway-id"] = append(fields["route.gateway-id"], *r.GatewayId)
-			fields["route.origin"] = append(fields["route.origin"], *r.Origin)
-			fields["route.state"] = append(fields["route.state"], *r.State)
-		}
-		ok, err := filterSet(in.Filters).match(tagFields(fields, rt.Tags, in.Filters))
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, o)
-		}
-	}
-	page, next, err := paginate(out, func(rt api.RouteTable) string { return *rt.RouteTableId }, in.MaxResults, in.NextToken)
+	page, next, err := describeNetwork(ctx, s, networkKind[routeTableRecord, api.RouteTable]{
+		kind:   kindRouteTable,
+		named:  namedIDs[routeTableRecord]{in.RouteTableIds, func(rt routeTableRecord) string { return rt.ID }, rtNotFound},
+		out:    func(rt routeTableRecord) (api.RouteTable, error) { return s.routeTableOut(ctx, rt) },
+		fields: routeTableFields,
+		tags:   func(rt routeTableRecord) []Tag { return rt.Tags },
+	}, describeQuery{in.Filters, in.MaxResults, in.NextToken})
 	if err != nil {
 		return nil, err
 	}
 	return &api.DescribeRouteTablesResult{RouteTables: page, NextToken: next}, nil
+}
+
+// routeTableFields gives a table's filter values; the association.* and route.* names hold one value per
+// association or route, and are known (empty) even when the table has none.
+func routeTableFields(rt routeTableRecord, o api.RouteTable) map[string][]string {
+	fields := map[string][]string{
+		"route-table-id": {rt.ID}, "vpc-id": {rt.VPCID}, "owner-id": {*o.OwnerId},
+		"association.main": nil, "association.route-table-association-id": nil,
+		"association.route-table-id": nil, "association.subnet-id": nil,
+		"route.destination-cidr-block": nil, "route.gateway-id": nil, "route.origin": nil, "route.state": nil,
+	}
+	for _, a := range o.Associations {
+		fields["association.main"] = append(fields["association.main"], boolField(*a.Main)...)
+		fields["association.route-table-association-id"] = append(fields["association.route-table-association-id"], *a.RouteTableAssociationId)
+		fields["association.route-table-id"] = append(fields["association.route-table-id"], rt.ID)
+		if a.SubnetId != nil {
+			fields["association.subnet-id"] = append(fields["association.subnet-id"], *a.SubnetId)
+		}
+	}
+	for _, r := range o.Routes {
+		fields["route.destination-cidr-block"] = append(fields["route.destination-cidr-block"], *r.DestinationCidrBlock)
+		fields["route.gateway-id"] = append(fields["route.gateway-id"], *r.GatewayId)
+		fields["route.origin"] = append(fields["route.origin"], *r.Origin)
+		fields["route.state"] = append(fields["route.state"], *r.State)
+	}
+	return fields
 }
 
 // DeleteRouteTable deletes a table that is neither main nor associated with a subnet.

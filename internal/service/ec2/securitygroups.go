@@ -169,7 +169,7 @@ func (s *Service) DescribeSecurityGroups(ctx context.Context, in *api.DescribeSe
 		}
 		ruleFields(fields, "ip-permission.", g.Ingress, byID, acct)
 		ruleFields(fields, "egress.ip-permission.", g.Egress, byID, acct)
-		ok, err := filterSet(in.Filters).match(tagFields(fields, g.Tags, in.Filters))
+		ok, err := matchFilters(in.Filters, fields, g.Tags)
 		if err != nil {
 			return nil, err
 		}
@@ -671,9 +671,9 @@ func (s *Service) DescribeSecurityGroupRules(ctx context.Context, in *api.Descri
 			rules  []sgRule
 		}{{false, g.Ingress}, {true, g.Egress}} {
 			for _, r := range dir.rules {
-				ok, err := filterSet(in.Filters).match(tagFields(map[string][]string{
+				ok, err := matchFilters(in.Filters, map[string][]string{
 					"group-id": {g.ID}, "security-group-rule-id": {r.ID},
-				}, r.Tags, in.Filters))
+				}, r.Tags)
 				if err != nil {
 					return nil, err
 				}

@@ -133,44 +133,24 @@ func (s *Service) DescribeSubnets(ctx context.Context, in *api.DescribeSubnetsRe
 	if err := dryRun(in.DryRun); err != nil {
 		return nil, err
 	}
-	if _, err := s.ensureDefaultVPCRecord(ctx); err != nil {
-		return nil, err
-	}
-	subnets, _, err := store.List[subnetRecord](ctx, s.st, scopedPrefix(ctx, kindSubnet))
-	if err != nil {
-		return nil, err
-	}
-	if err := requireIDs(in.SubnetIds, subnets, func(sn subnetRecord) string { return sn.ID }, subnetNotFound); err != nil {
-		return nil, err
-	}
-	want := set(in.SubnetIds)
-	var out []api.Subnet
-	for _, sn := range subnets {
-		if len(want) > 0 && !want[sn.ID] {
-			continue
-		}
-		o, err := s.subnetOut(ctx, sn)
-		if err != nil {
-			return nil, err
-		}
-		ok, err := filterSet(in.Filters).match(tagFields(map[string][]string{
-			"availability-zone": {sn.AvailabilityZone}, "availabilityZone": {sn.AvailabilityZone},
-			"availability-zone-id": {sn.AvailabilityZoneID}, "availabilityZoneId": {sn.AvailabilityZoneID},
-			"available-ip-address-count": {fmt.Sprint(*o.AvailableIpAddressCount)},
-			"cidr-block":                 {sn.CIDR}, "cidr": {sn.CIDR}, "cidrBlock": {sn.CIDR},
-			"default-for-az": boolField(sn.DefaultForAZ), "defaultForAz": boolField(sn.DefaultForAZ),
-			"map-public-ip-on-launch": boolField(sn.MapPublicIPOnLaunch), "owner-id": {*o.OwnerId},
-			"state": {"available"}, "subnet-arn": {*o.SubnetArn}, "subnet-id": {sn.ID}, "vpc-id": {sn.VPCID},
-			"ipv6-native": {"false"},
-		}, sn.Tags, in.Filters))
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, o)
-		}
-	}
-	page, next, err := paginate(out, func(sn api.Subnet) string { return *sn.SubnetId }, in.MaxResults, in.NextToken)
+	page, next, err := describeNetwork(ctx, s, networkKind[subnetRecord, api.Subnet]{
+		kind:  kindSubnet,
+		named: namedIDs[subnetRecord]{in.SubnetIds, func(sn subnetRecord) string { return sn.ID }, subnetNotFound},
+		out:   func(sn subnetRecord) (api.Subnet, error) { return s.subnetOut(ctx, sn) },
+		fields: func(sn subnetRecord, o api.Subnet) map[string][]string {
+			return map[string][]string{
+				"availability-zone": {sn.AvailabilityZone}, "availabilityZone": {sn.AvailabilityZone},
+				"availability-zone-id": {sn.AvailabilityZoneID}, "availabilityZoneId": {sn.AvailabilityZoneID},
+				"available-ip-address-count": {fmt.Sprint(*o.AvailableIpAddressCount)},
+				"cidr-block":                 {sn.CIDR}, "cidr": {sn.CIDR}, "cidrBlock": {sn.CIDR},
+				"default-for-az": boolField(sn.DefaultForAZ), "defaultForAz": boolField(sn.DefaultForAZ),
+				"map-public-ip-on-launch": boolField(sn.MapPublicIPOnLaunch), "owner-id": {*o.OwnerId},
+				"state": {"available"}, "subnet-arn": {*o.SubnetArn}, "subnet-id": {sn.ID}, "vpc-id": {sn.VPCID},
+				"ipv6-native": {"false"},
+			}
+		},
+		tags: func(sn subnetRecord) []Tag { return sn.Tags },
+	}, describeQuery{in.Filters, in.MaxResults, in.NextToken})
 	if err != nil {
 		return nil, err
 	}

@@ -97,37 +97,21 @@ func (s *Service) DescribeVpcs(ctx context.Context, in *api.DescribeVpcsRequest)
 	if err := dryRun(in.DryRun); err != nil {
 		return nil, err
 	}
-	if _, err := s.ensureDefaultVPCRecord(ctx); err != nil {
-		return nil, err
-	}
-	vpcs, _, err := store.List[vpcRecord](ctx, s.st, scopedPrefix(ctx, kindVPC))
-	if err != nil {
-		return nil, err
-	}
-	if err := requireIDs(in.VpcIds, vpcs, func(v vpcRecord) string { return v.ID }, vpcNotFound); err != nil {
-		return nil, err
-	}
-	want := set(in.VpcIds)
 	acct := awsctx.From(ctx).Account
-	var out []api.Vpc
-	for _, v := range vpcs {
-		if len(want) > 0 && !want[v.ID] {
-			continue
-		}
-		ok, err := filterSet(in.Filters).match(tagFields(map[string][]string{
-			"vpc-id": {v.ID}, "cidr": {v.CIDR}, "cidr-block-association.cidr-block": {v.CIDR},
-			"cidr-block-association.association-id": {v.CIDRAssocID}, "cidr-block-association.state": {"associated"},
-			"dhcp-options-id": {v.DHCPOptionsID}, "is-default": {strconv.FormatBool(v.IsDefault)},
-			"owner-id": {acct}, "state": {"available"},
-		}, v.Tags, in.Filters))
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, *s.vpcOut(ctx, v))
-		}
-	}
-	page, next, err := paginate(out, func(v api.Vpc) string { return *v.VpcId }, in.MaxResults, in.NextToken)
+	page, next, err := describeNetwork(ctx, s, networkKind[vpcRecord, api.Vpc]{
+		kind:  kindVPC,
+		named: namedIDs[vpcRecord]{in.VpcIds, func(v vpcRecord) string { return v.ID }, vpcNotFound},
+		out:   func(v vpcRecord) (api.Vpc, error) { return *s.vpcOut(ctx, v), nil },
+		fields: func(v vpcRecord, _ api.Vpc) map[string][]string {
+			return map[string][]string{
+				"vpc-id": {v.ID}, "cidr": {v.CIDR}, "cidr-block-association.cidr-block": {v.CIDR},
+				"cidr-block-association.association-id": {v.CIDRAssocID}, "cidr-block-association.state": {"associated"},
+				"dhcp-options-id": {v.DHCPOptionsID}, "is-default": {strconv.FormatBool(v.IsDefault)},
+				"owner-id": {acct}, "state": {"available"},
+			}
+		},
+		tags: func(v vpcRecord) []Tag { return v.Tags },
+	}, describeQuery{in.Filters, in.MaxResults, in.NextToken})
 	if err != nil {
 		return nil, err
 	}
@@ -365,6 +349,108 @@ func requireIDs[T any](ids []string, recs []T, id func(T) string, notFound func(
 		}
 	}
 	return nil
+}
+
+// namedIDs is one list of ids (or names) a Describe* request may give, with how a record answers to it and
+// the error its kind gives for an id no record has.
+type namedIDs[R any] struct {
+	ids      []string
+	of       func(R) string
+	notFound func(id string) error
+}
+
+// listNamed lists the region's records of kind and keeps those every non-empty id list names. Every named id
+// must exist, list by list, before any record is kept: EC2 refuses the whole call over one unknown id.
+func listNamed[R any](ctx context.Context, s *Service, kind string, named ...namedIDs[R]) ([]R, error) {
+	recs, _, err := store.List[R](ctx, s.st, scopedPrefix(ctx, kind))
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range named {
+		if err := requireIDs(n.ids, recs, n.of, n.notFound); err != nil {
+			return nil, err
+		}
+	}
+	wants := make([]map[string]bool, len(named))
+	for i, n := range named {
+		wants[i] = set(n.ids)
+	}
+	var kept []R
+recs:
+	for _, r := range recs {
+		for i, n := range named {
+			if len(wants[i]) > 0 && !wants[i][n.of(r)] {
+				continue recs
+			}
+		}
+		kept = append(kept, r)
+	}
+	return kept, nil
+}
+
+// matchFilters reports whether a record with these filter fields and tags passes the request's filters.
+func matchFilters(filters []api.Filter, fields map[string][]string, tags []Tag) (bool, error) {
+	return filterSet(filters).match(tagFields(fields, tags, filters))
+}
+
+// describeQuery is what a Describe* request asks beyond the ids it names: filters and a page.
+type describeQuery struct {
+	filters    []api.Filter
+	maxResults *int32
+	nextToken  *string
+}
+
+// networkKind is how a Describe* call sees one kind of record that lives in a VPC.
+type networkKind[R, O any] struct {
+	kind string
+	// named is the request's id list; the record's id is also the page order.
+	named namedIDs[R]
+	// out gives the record as the client sees it.
+	out func(R) (O, error)
+	// fields gives the values of each filter name, tags aside; some come from the output.
+	fields func(R, O) map[string][]string
+	tags   func(R) []Tag
+}
+
+// describeNetwork answers a Describe* call for a kind that lives in VPCs. The default VPC is made first, so
+// that it and what it holds are listed on first use; then named ids are checked, filters applied, and the
+// outputs paged in id order.
+func describeNetwork[R, O any](ctx context.Context, s *Service, k networkKind[R, O], q describeQuery) ([]O, *string, error) {
+	if _, err := s.ensureDefaultVPCRecord(ctx); err != nil {
+		return nil, nil, err
+	}
+	recs, err := listNamed(ctx, s, k.kind, k.named)
+	if err != nil {
+		return nil, nil, err
+	}
+	type shown struct {
+		id  string
+		out O
+	}
+	var all []shown
+	for _, r := range recs {
+		o, err := k.out(r)
+		if err != nil {
+			return nil, nil, err
+		}
+		ok, err := matchFilters(q.filters, k.fields(r, o), k.tags(r))
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			all = append(all, shown{k.named.of(r), o})
+		}
+	}
+	page, next, err := paginate(all, func(sh shown) string { return sh.id }, q.maxResults, q.nextToken)
+	// Keep paginate's nil (no matches) apart from its empty page (a token past the end) for the encoder.
+	if page == nil || err != nil {
+		return nil, next, err
+	}
+	out := make([]O, len(page))
+	for i, sh := range page {
+		out[i] = sh.out
+	}
+	return out, next, nil
 }
 
 // parseCIDR reads an IPv4 CIDR block as EC2 wants it: canonical, the host bits zero.
