@@ -15,9 +15,9 @@ import (
 	"github.com/overcast-cloud/overcast/internal/testutil"
 )
 
-// TestFreezeBlock: a machine writes a counter continuously to a mounted attached volume (and, after each
-// write, to its root disk). Freezing stops the writer, and the device then holds exactly the last counter
-// the machine finished writing, on a clean filesystem; thawing lets the writer go on.
+// TestFreezeBlock: a machine writes a counter continuously to a mounted attached volume, each value whole
+// through a rename (and, after each, to its root disk). Freezing stops the writer, and the device then holds
+// exactly the last counter the machine finished writing, on a clean filesystem; thawing lets the writer go on.
 func TestFreezeBlock(t *testing.T) {
 	d := newDriver(t)
 	ctx := context.Background()
@@ -29,7 +29,7 @@ while [ ! -b /dev/xvdf ]; do sleep 0.05; done
 mount -t ext4 /dev/xvdf /mnt/data || echo mount=failed
 echo writing
 i=0
-while true; do i=$((i+1)); echo $i > /mnt/data/counter; echo $i > /tmp/progress; done
+while true; do i=$((i+1)); echo $i > /mnt/data/counter.new; mv /mnt/data/counter.new /mnt/data/counter; echo $i > /tmp/progress; done
 `
 	spec := boot(t, d, busyboxImage(t), script, nil)
 
