@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,18 +40,7 @@ func TestCustomAMI(t *testing.T) {
 	s := startServer(t, "", withCompute())
 	root := keys("test", "test", "")
 	dir := t.TempDir()
-	cli := func(v any, args ...string) {
-		t.Helper()
-		out, errOut, err := s.cli(root, args...)
-		if err != nil {
-			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, errOut)
-		}
-		if v != nil && strings.TrimSpace(out) != "" { // the CLI prints nothing for a response with only empty lists
-			if err := json.Unmarshal([]byte(out), v); err != nil {
-				t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
-			}
-		}
-	}
+	cli := s.cliAs(t, root)
 	file := func(name, content string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {

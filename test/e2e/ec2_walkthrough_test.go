@@ -33,18 +33,7 @@ func TestEC2Walkthrough(t *testing.T) {
 	root := keys("test", "test", "")
 	dir := t.TempDir()
 
-	cli := func(v any, args ...string) {
-		t.Helper()
-		out, errOut, err := s.cli(root, args...)
-		if err != nil {
-			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, errOut)
-		}
-		if v != nil {
-			if err := json.Unmarshal([]byte(out), v); err != nil {
-				t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
-			}
-		}
-	}
+	cli := s.cliAs(t, root)
 
 	// 1. A key pair, written to a .pem.
 	var key struct{ KeyMaterial, KeyFingerprint, KeyPairId string }
@@ -268,4 +257,37 @@ func eventuallySSH(t *testing.T, pem, target, command string) string {
 		}
 		return string(out), nil
 	})
+}
+
+// cliAs returns a runner of the AWS CLI with the given keys that decodes the JSON answer into v (nil: drop
+// it); a failing command fails the test.
+func (s *server) cliAs(t *testing.T, env []string) func(v any, args ...string) {
+	return func(v any, args ...string) {
+		t.Helper()
+		out, errOut, err := s.cli(env, args...)
+		if err != nil {
+			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, errOut)
+		}
+		if v != nil {
+			if err := json.Unmarshal([]byte(out), v); err != nil {
+				t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		}
+	}
+}
+
+// sshAccess makes what SSH to an instance needs, as the tutorials do: a key pair written to <dir>/<name>.pem
+// and a security group that lets port 22 in. It returns the key file and the group id.
+func (s *server) sshAccess(t *testing.T, cli func(any, ...string), dir, name string) (pem, groupID string) {
+	t.Helper()
+	var key struct{ KeyMaterial string }
+	cli(&key, "ec2", "create-key-pair", "--key-name", name)
+	pem = filepath.Join(dir, name+".pem")
+	if err := os.WriteFile(pem, []byte(key.KeyMaterial), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	var sg struct{ GroupId string }
+	cli(&sg, "ec2", "create-security-group", "--group-name", name+"-ssh", "--description", "ssh")
+	cli(nil, "ec2", "authorize-security-group-ingress", "--group-id", sg.GroupId, "--protocol", "tcp", "--port", "22", "--cidr", "0.0.0.0/0")
+	return pem, sg.GroupId
 }

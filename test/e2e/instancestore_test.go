@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,28 +19,9 @@ func TestInstanceStoreAndSnapshotSets(t *testing.T) {
 	s := startServer(t, "", withCompute())
 	root := keys("test", "test", "")
 	dir := t.TempDir()
-	cli := func(v any, args ...string) {
-		t.Helper()
-		out, errOut, err := s.cli(root, args...)
-		if err != nil {
-			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, errOut)
-		}
-		if v != nil {
-			if err := json.Unmarshal([]byte(out), v); err != nil {
-				t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
-			}
-		}
-	}
+	cli := s.cliAs(t, root)
 
-	var key struct{ KeyMaterial string }
-	cli(&key, "ec2", "create-key-pair", "--key-name", "eph")
-	pem := filepath.Join(dir, "eph.pem")
-	if err := os.WriteFile(pem, []byte(key.KeyMaterial), 0o400); err != nil {
-		t.Fatal(err)
-	}
-	var sg struct{ GroupId string }
-	cli(&sg, "ec2", "create-security-group", "--group-name", "ssh", "--description", "ssh")
-	cli(nil, "ec2", "authorize-security-group-ingress", "--group-id", sg.GroupId, "--protocol", "tcp", "--port", "22", "--cidr", "0.0.0.0/0")
+	pem, sshGroup := s.sshAccess(t, cli, dir, "eph")
 
 	var types struct {
 		InstanceTypes []struct {
@@ -63,7 +41,7 @@ func TestInstanceStoreAndSnapshotSets(t *testing.T) {
 		}
 	}
 	cli(&run, "ec2", "run-instances", "--image-id", s.imageID(t, "debian-12"), "--instance-type", "m5d.large",
-		"--key-name", "eph", "--security-group-ids", sg.GroupId)
+		"--key-name", "eph", "--security-group-ids", sshGroup)
 	id, az := run.Instances[0].InstanceId, run.Instances[0].Placement.AvailabilityZone
 	t.Cleanup(func() { // before the server stops, so that a failed test leaves no machine running
 		s.cli(root, "ec2", "terminate-instances", "--instance-ids", id)
