@@ -19,7 +19,7 @@ import (
 
 // SerializationException is the code of every request body this codec cannot read, as AWS's JSON services
 // answer it.
-const SerializationException = "SerializationException"
+const SerializationException = jsonish.SerializationException
 
 // Codec implements protocol.Codec for awsJson 1.0 and 1.1; the version comes from each service's model.
 type Codec struct{}
@@ -39,22 +39,7 @@ func ContentType(svc *wire.Service) string {
 
 // DecodeRequest reads the JSON object in r's body into op's input tree. An empty body is an empty input.
 func (Codec) DecodeRequest(op *wire.Operation, r *http.Request) (map[string]any, error) {
-	body, err := jsonish.ReadBody(r)
-	if err != nil {
-		return nil, &protocol.DecodeError{Code: SerializationException, Message: "could not read the request body", Err: err}
-	}
-	obj, err := parseObject(body)
-	if err != nil {
-		return nil, &protocol.DecodeError{Code: SerializationException, Message: "the request body is not a JSON object", Err: err}
-	}
-	if op.Input == nil {
-		return map[string]any{}, nil
-	}
-	tree, err := leaves.ToTree(op.Input.Shape, obj)
-	if err != nil {
-		return nil, &protocol.DecodeError{Code: SerializationException, Message: "the request body does not match " + op.Name + "'s input", Err: err}
-	}
-	return tree, nil
+	return leaves.DecodeRequest(op, r, parseObject, "JSON object")
 }
 
 // parseObject parses a whole body as one JSON object; blank and null bodies are the empty object. Numbers stay

@@ -19,7 +19,7 @@ import (
 
 const (
 	// SerializationException is the code of every request body this codec cannot read.
-	SerializationException = "SerializationException"
+	SerializationException = jsonish.SerializationException
 	// ProtocolHeader and ProtocolName mark every request and answer of the protocol.
 	ProtocolHeader = "Smithy-Protocol"
 	ProtocolName   = "rpc-v2-cbor"
@@ -76,22 +76,7 @@ func mustEncMode(o cbor.EncOptions) cbor.EncMode {
 
 // DecodeRequest reads the CBOR map in r's body into op's input tree. An empty body is an empty input.
 func (Codec) DecodeRequest(op *wire.Operation, r *http.Request) (map[string]any, error) {
-	body, err := jsonish.ReadBody(r)
-	if err != nil {
-		return nil, &protocol.DecodeError{Code: SerializationException, Message: "could not read the request body", Err: err}
-	}
-	obj, err := parseMap(body)
-	if err != nil {
-		return nil, &protocol.DecodeError{Code: SerializationException, Message: "the request body is not a CBOR map", Err: err}
-	}
-	if op.Input == nil {
-		return map[string]any{}, nil
-	}
-	tree, err := leaves.ToTree(op.Input.Shape, obj)
-	if err != nil {
-		return nil, &protocol.DecodeError{Code: SerializationException, Message: "the request body does not match " + op.Name + "'s input", Err: err}
-	}
-	return tree, nil
+	return leaves.DecodeRequest(op, r, parseMap, "CBOR map")
 }
 
 // parseMap decodes a whole body as one CBOR map; an empty body, or a null, is the empty map.
