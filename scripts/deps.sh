@@ -5,7 +5,7 @@
 # there already.
 set -euo pipefail
 need=()
-for p in runc nftables iproute2 awscli python3-boto3 ca-certificates curl git busybox-static debootstrap openssh-client; do
+for p in runc nftables iproute2 awscli python3-boto3 ca-certificates curl git busybox-static debootstrap openssh-client criu; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
@@ -16,4 +16,31 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# CRIU hibernates machines. Debian 12's criu (3.17) fails every checkpoint on kernels from 6.13 on, whose vDSO
+# comes in two mappings (CRIU learnt that in 4.1). There, trixie's criu is unpacked, with the C library it
+# was built for, under /usr/local/lib/overcast-criu, and /usr/local/sbin/criu (first in PATH) runs it
+# through that library's loader; its other libraries are Debian 12's.
+if ! criu check >/dev/null 2>&1; then
+  echo "deps: installing CRIU 4 from Debian trixie (the installed criu cannot checkpoint on this kernel)"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  mirror=$(grep -rhoE 'https?://[^ ]*/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | sed -n 1p | tr -d ' ' || true)
+  mirror=${mirror:-http://deb.debian.org/debian}
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror%/} trixie main" >"$tmp/sources.list"
+  mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial" "$tmp/debs"
+  apt_opts=(-o Dir::Etc::SourceList="$tmp/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o Dir::State::Lists="$tmp/lists" -o Dir::Cache="$tmp/cache" -o APT::Sandbox::User=root)
+  apt-get "${apt_opts[@]}" update -qq
+  (cd "$tmp/debs" && apt-get "${apt_opts[@]}" download -qq criu libcompel1 libc6)
+  dir=/usr/local/lib/overcast-criu
+  rm -rf "$dir" && mkdir -p "$dir"
+  for deb in "$tmp"/debs/*.deb; do dpkg-deb -x "$deb" "$dir"; done
+  lib=$dir/usr/lib/x86_64-linux-gnu
+  printf '#!/bin/sh\n# Installed by Overcast'"'"'s scripts/deps.sh: trixie'"'"'s CRIU with its own C library.\nexec %s/ld-linux-x86-64.so.2 --library-path %s:/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu %s/usr/sbin/criu "$@"\n' \
+    "$lib" "$lib" "$dir" >/usr/local/sbin/criu
+  chmod 755 /usr/local/sbin/criu
+  hash -r
+  criu check >/dev/null 2>&1 || { echo "deps: criu still cannot checkpoint here:"; criu check; exit 1; }
 fi

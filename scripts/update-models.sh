@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # botocore names CloudWatch (endpoint prefix "monitoring") "cloudwatch".
-services="ec2 iam sts s3 ecs ecr lambda batch autoscaling elbv2 logs cloudwatch events"
+services="ec2 iam sts s3 ecs ecr lambda batch autoscaling elbv2 logs cloudwatch events kms"
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -16,6 +16,7 @@ import (
 	"github.com/overcast-cloud/overcast/api/elbv2"
 	"github.com/overcast-cloud/overcast/api/events"
 	apiiam "github.com/overcast-cloud/overcast/api/iam"
+	apikms "github.com/overcast-cloud/overcast/api/kms"
 	apilambda "github.com/overcast-cloud/overcast/api/lambda"
 	"github.com/overcast-cloud/overcast/api/logs"
 	apis3 "github.com/overcast-cloud/overcast/api/s3"
@@ -37,6 +38,7 @@ import (
 	svcec2 "github.com/overcast-cloud/overcast/internal/service/ec2"
 	svcecs "github.com/overcast-cloud/overcast/internal/service/ecs"
 	svciam "github.com/overcast-cloud/overcast/internal/service/iam"
+	svckms "github.com/overcast-cloud/overcast/internal/service/kms"
 	svclambda "github.com/overcast-cloud/overcast/internal/service/lambda"
 	svcs3 "github.com/overcast-cloud/overcast/internal/service/s3"
 	svcsts "github.com/overcast-cloud/overcast/internal/service/sts"
@@ -54,14 +56,15 @@ type appConfig struct {
 	Host          *hostLayer // nil when compute is off
 }
 
-// openVolumes opens the EBS stores under the data directory: snapshots as content-addressed chunks, volumes
-// as sparse files (encrypted ones with per-volume data keys wrapped by the keys in <data>/keys).
+// openVolumes opens the EBS stores under the data directory without keys: enough to release devices.
 func openVolumes(dataDir string, log *slog.Logger) (*volumes.Store, error) {
+	return openEBS(dataDir, nil, log)
+}
+
+// openEBS opens the EBS stores under the data directory: snapshots as content-addressed chunks, volumes as
+// sparse files (encrypted ones with per-volume data keys wrapped by KMS keys).
+func openEBS(dataDir string, keys volumes.Keys, log *slog.Logger) (*volumes.Store, error) {
 	snaps, err := snapshots.Open(filepath.Join(dataDir, "snapshots"), snapshots.Options{})
-	if err != nil {
-		return nil, err
-	}
-	keys, err := volumes.NewFileKeys(filepath.Join(dataDir, "keys"))
 	if err != nil {
 		return nil, err
 	}
@@ -101,11 +104,15 @@ func assemble(ctx context.Context, cfg appConfig) (*app, error) {
 		}
 		return b
 	}
-	vols, err := openVolumes(cfg.DataDir, cfg.Logger)
+	kmssvc, err := svckms.New(svckms.Config{Store: cfg.Store, Clock: cfg.Clock.Now, MasterKeyFile: filepath.Join(cfg.DataDir, "kms", "master.key"), Logger: cfg.Logger.With("service", "kms")})
 	if err != nil {
 		return nil, err
 	}
-	ec2cfg := svcec2.Config{Store: cfg.Store, Clock: cfg.Clock.Now, Profiles: dir, Volumes: vols, Logger: cfg.Logger.With("service", "ec2")}
+	vols, err := openEBS(cfg.DataDir, kmssvc.VolumeKeys(), cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	ec2cfg := svcec2.Config{Store: cfg.Store, Clock: cfg.Clock.Now, Profiles: dir, Volumes: vols, Keys: kmssvc, Logger: cfg.Logger.With("service", "ec2")}
 	if cfg.Host != nil {
 		ec2cfg.Compute, ec2cfg.Network, ec2cfg.Images = cfg.Host.Compute, cfg.Host.Network, cfg.Host.Images
 	}
@@ -140,6 +147,7 @@ func assemble(ctx context.Context, cfg appConfig) (*app, error) {
 
 	reg := gateway.NewRegistry(
 		ec2b, iamb, stsb, s3b, ecsb, lambdab, cwb, elbb,
+		bind(apikms.Model(), apikms.Handlers(kmssvc)),
 		bind(ecr.Model(), ecr.Handlers(ecr.Unimplemented{})),
 		bind(batch.Model(), batch.Handlers(batch.Unimplemented{})),
 		bind(autoscaling.Model(), autoscaling.Handlers(autoscaling.Unimplemented{})),

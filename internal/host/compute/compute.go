@@ -16,8 +16,12 @@ import (
 // Spec is what a machine is made of. Define may be called again with a changed Spec while the machine is
 // stopped (a new instance type, new user data); the root disk is kept.
 type Spec struct {
-	ID       string // the instance id: i-0123456789abcdef0
-	Image    Image
+	ID    string // the instance id: i-0123456789abcdef0
+	Image Image
+	// Root, when set, is the machine's root volume: a host block device holding an ext4 filesystem, mounted
+	// as the machine's "/" and shown inside it at Root.GuestPath, within Root's I/O limits. The root disk is
+	// then the volume's, and Image.LowerDirs is not used. Without it the root disk is an overlay of the image.
+	Root     *BlockDevice
 	Hostname string // ip-172-31-5-9
 	// Limits from the instance type.
 	VCPUs     int
@@ -90,6 +94,23 @@ type Driver interface {
 	// BlockDevices returns the machine's recorded attachments, sorted by guest path.
 	BlockDevices(ctx context.Context, id string) ([]BlockDevice, error)
 }
+
+// Hibernator is implemented by drivers that can hibernate a machine: keep its memory, and so its processes,
+// across a stop. The EC2 service uses it for StopInstances with Hibernate.
+type Hibernator interface {
+	// Hibernate saves the running machine's whole process tree, memory included, on its root disk, then
+	// stops it as Stop does. The next Start resumes those processes where they were instead of booting, and
+	// discards the saved state; when they cannot be resumed, Start boots afresh and says why on the console.
+	// A machine that cannot be hibernated is left running, and the error says why: it wraps
+	// errors.ErrUnsupported when the host cannot hibernate at all, ErrNotRunning when the machine is not
+	// running, and ErrBusy when an attached device is mounted in it.
+	Hibernate(ctx context.Context, id string) error
+	// Hibernated says whether the machine holds a hibernation that its next Start will resume.
+	Hibernated(ctx context.Context, id string) (bool, error)
+}
+
+// ErrNotRunning is returned by Hibernate for a machine that is not running.
+var ErrNotRunning = errors.New("compute: machine not running")
 
 // BlockDevice is a host block device given to a machine.
 type BlockDevice struct {

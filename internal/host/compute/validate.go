@@ -15,8 +15,10 @@ func (s Spec) Validate() error {
 	switch {
 	case !validID.MatchString(s.ID):
 		return fmt.Errorf("compute: machine id %q must be 1-64 letters, digits, '_', '.' or '-'", s.ID)
-	case len(s.Image.LowerDirs) == 0:
+	case s.Root == nil && len(s.Image.LowerDirs) == 0:
 		return fmt.Errorf("compute: machine %s: image %q has no root filesystem", s.ID, s.Image.ID)
+	case s.Root != nil && s.Root.Validate() != nil:
+		return fmt.Errorf("compute: machine %s: root volume: %w", s.ID, s.Root.Validate())
 	case s.VCPUs <= 0 || s.MemoryMiB <= 0 || s.PIDs <= 0:
 		return fmt.Errorf("compute: machine %s: VCPUs, MemoryMiB and PIDs must be positive (got %d, %d, %d)",
 			s.ID, s.VCPUs, s.MemoryMiB, s.PIDs)

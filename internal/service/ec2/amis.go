@@ -14,23 +14,22 @@ import (
 	"github.com/overcast-cloud/overcast/api/wire"
 	"github.com/overcast-cloud/overcast/internal/apierr"
 	"github.com/overcast-cloud/overcast/internal/awsctx"
-	"github.com/overcast-cloud/overcast/internal/host/storage/images"
 	"github.com/overcast-cloud/overcast/internal/regions"
 	"github.com/overcast-cloud/overcast/internal/store"
 )
 
-// Custom AMIs: CreateImage, CopyImage, DeregisterImage and the launchPermission and description attributes.
+// Custom AMIs: CreateImage, RegisterImage, CopyImage, DeregisterImage and the launchPermission and
+// description attributes.
 //
-// An instance's root disk is an overlay whose upper directory holds what the instance changed on its AMI.
-// CreateImage stores that directory as one more layer on the AMI's layers, a new image in the image store
-// under the new AMI's id (images.Store.Commit); RunInstances then finds it in the store like a quick-start
-// AMI. CopyImage adds the same layers under another id (images.Store.Alias), so every AMI record has its own
-// store image and DeregisterImage removes exactly that one.
+// A custom AMI is a record whose block device mappings name EBS snapshots: CreateImage snapshots every EBS
+// volume of the instance (its root volume, then the others), RegisterImage names a snapshot the caller may
+// restore, and CopyImage copies the snapshots into the request's region. RunInstances restores the
+// instance's volumes from them (launchvolumes.go). The snapshots outlive the AMI, and DeleteSnapshot refuses
+// to delete one an AMI of the account uses.
 //
 // Records: the AMI (kindImage, in its owner's account and region), its name (kindImageName, keyed by name,
 // for uniqueness), and an index entry (kindImageIndex, account "", the region, keyed by AMI id) that says
-// whose it is, so that other accounts find a shared or public AMI. The AMI's root block device mapping names
-// a snapshot record (snapshots.go) whose data is the image's layer (snapshotRecord.ImageData).
+// whose it is, so that other accounts find a shared or public AMI.
 
 const (
 	kindImage      = "ec2/image"
@@ -58,15 +57,35 @@ type imageRecord struct {
 	SourceInstance string    `json:"sourceInstance,omitempty"`
 	SourceImage    string    `json:"sourceImage,omitempty"` // the AMI the instance ran, or CopyImage's source
 	SourceRegion   string    `json:"sourceRegion,omitempty"`
-	SnapshotID     string    `json:"snapshotId"`
-	SizeGiB        int       `json:"sizeGiB"`
-	VolumeType     string    `json:"volumeType"`
-	DefaultUser    string    `json:"defaultUser,omitempty"`
-	HasSSH         bool      `json:"hasSSH,omitempty"`
-	Tags           []Tag     `json:"tags,omitempty"`
+	// SnapshotID, SizeGiB and VolumeType are the root device's mapping; Volumes are the others.
+	SnapshotID  string         `json:"snapshotId"`
+	SizeGiB     int            `json:"sizeGiB"`
+	VolumeType  string         `json:"volumeType"`
+	Encrypted   bool           `json:"encrypted,omitempty"`
+	Volumes     []imageMapping `json:"volumes,omitempty"`
+	DefaultUser string         `json:"defaultUser,omitempty"`
+	HasSSH      bool           `json:"hasSSH,omitempty"`
+	Tags        []Tag          `json:"tags,omitempty"`
 	// LaunchUsers and Public are the launchPermission attribute.
 	LaunchUsers []string `json:"launchUsers,omitempty"`
 	Public      bool     `json:"public,omitempty"`
+}
+
+// imageMapping is an EBS block device mapping of a custom AMI.
+type imageMapping struct {
+	Device              string `json:"device"`
+	SnapshotID          string `json:"snapshotId"`
+	SizeGiB             int    `json:"sizeGiB"`
+	VolumeType          string `json:"volumeType"`
+	Encrypted           bool   `json:"encrypted,omitempty"`
+	DeleteOnTermination bool   `json:"deleteOnTermination,omitempty"`
+}
+
+// mappings are the AMI's EBS mappings, the root device's first.
+func (r imageRecord) mappings() []imageMapping {
+	root := imageMapping{Device: rootDevice, SnapshotID: r.SnapshotID, SizeGiB: r.SizeGiB, VolumeType: r.VolumeType,
+		Encrypted: r.Encrypted, DeleteOnTermination: true}
+	return append([]imageMapping{root}, r.Volumes...)
 }
 
 type imageIndex struct {
@@ -93,34 +112,8 @@ func init() {
 	taggables["ami"] = taggable{kindImage, "image", "tags", func(id string) error { return imageNotFound(id) }}
 }
 
-// imageMaker is what CreateImage, CopyImage and DeregisterImage need of the image store.
-type imageMaker interface {
-	Commit(ctx context.Context, base, diffDir string, meta images.CommitMeta) (images.Image, error)
-	Alias(ctx context.Context, id, source, name, description string) (images.Image, error)
-	Remove(ctx context.Context, id string) error
-}
-
-// rootDiffer is the compute driver's optional capability CreateImage needs: the directory holding what a
-// machine changed on its root disk.
-type rootDiffer interface {
-	RootDiff(ctx context.Context, id string) (string, error)
-}
-
-func (s *Service) imageMaker() (imageMaker, error) {
-	m, ok := s.images.(imageMaker)
-	if !ok || s.images == nil {
-		return nil, apierr.InvalidParam("Unsupported", "Custom AMIs cannot be made on this Overcast host: its image store cannot store them.")
-	}
-	return m, nil
-}
-
 func imageNotFound(id string) error {
 	return apierr.Missing("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
-}
-
-func imageSnapshotUnsupported(r snapshotRecord) error {
-	return apierr.InvalidParam("Unsupported", "The snapshot '%s' holds the root disk of %s, which Overcast keeps as image layers; "+
-		"volumes cannot be created from it yet.", r.ID, r.ImageData)
 }
 
 func checkImageID(id string) error {
@@ -187,23 +180,23 @@ func (s *Service) visibleImage(ctx context.Context, region, id string) (r imageR
 	return r, true, nil
 }
 
-// checkLaunchImage is RunInstances' check of a custom AMI: it must be in the request's region, available,
-// and the caller's or shared with it. img is what the image store says of the id.
-func (s *Service) checkLaunchImage(ctx context.Context, img images.Image) error {
-	r, found, err := s.visibleImage(ctx, regionOf(ctx), img.ID)
+// launchCustomImage describes, for RunInstances, a custom AMI of the request's region that the caller owns
+// or may launch.
+func (s *Service) launchCustomImage(ctx context.Context, id string) (amiInfo, error) {
+	r, found, err := s.visibleImage(ctx, regionOf(ctx), id)
+	if err != nil && found {
+		return amiInfo{}, apierr.InvalidParam("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
+	}
 	if err != nil {
-		return err
+		return amiInfo{}, err
 	}
 	if !found {
-		if img.Custom { // in the store for another region's record, or being deregistered
-			return apierr.InvalidParam("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", img.ID)
-		}
-		return nil
+		return amiInfo{}, apierr.InvalidParam("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
 	}
 	if r.State != imageAvailable {
-		return apierr.InvalidParam("InvalidAMIID.Unavailable", "AMI '%s' is %s, and cannot be run", r.ID, r.State)
+		return amiInfo{}, apierr.InvalidParam("InvalidAMIID.Unavailable", "AMI '%s' is %s, and cannot be run", r.ID, r.State)
 	}
-	return nil
+	return s.customAMI(ctx, r)
 }
 
 // imageUsingSnapshot names the caller's AMI in the request's region whose root mapping is the snapshot.
@@ -213,27 +206,25 @@ func (s *Service) imageUsingSnapshot(ctx context.Context, snapshotID string) (st
 		return "", err
 	}
 	for _, r := range recs {
-		if r.SnapshotID == snapshotID {
-			return r.ID, nil
+		for _, m := range r.mappings() {
+			if m.SnapshotID == snapshotID {
+				return r.ID, nil
+			}
 		}
 	}
 	return "", nil
 }
 
-// CreateImage makes an AMI of an instance's root disk. It answers at once with the AMI pending; the layer
-// is stored in the background, then the AMI is available (or failed). Without NoReboot the instance's
-// processes are stopped while the layer is taken and started again, as EC2 reboots it.
+// CreateImage makes an AMI of an instance's EBS volumes. It answers at once with the AMI pending; each volume
+// is snapshotted in the background, then the AMI is available (or failed). Without NoReboot the instance's
+// processes are stopped while the snapshots are taken and started again, as EC2 reboots it; with NoReboot
+// the mounted filesystems are frozen while they are read, so the AMI is crash-consistent.
 func (s *Service) CreateImage(ctx context.Context, in *api.CreateImageRequest) (*api.CreateImageResult, error) {
 	if err := dryRun(in.DryRun); err != nil {
 		return nil, err
 	}
-	maker, err := s.imageMaker()
-	if err != nil {
+	if err := s.requireVolumes(); err != nil {
 		return nil, err
-	}
-	differ, ok := s.compute.(rootDiffer)
-	if !ok {
-		return nil, apierr.InvalidParam("Unsupported", "Custom AMIs cannot be made on this Overcast host: its compute driver cannot read root disks.")
 	}
 	if deref(in.InstanceId) == "" {
 		return nil, apierr.InvalidParam("MissingParameter", "The request must contain the parameter InstanceId")
@@ -253,11 +244,17 @@ func (s *Service) CreateImage(ctx context.Context, in *api.CreateImageRequest) (
 		return nil, apierr.New(apierr.Conflict, "IncorrectInstanceState",
 			"The instance '%s' is not in a state from which it can be imaged: it is %s.", inst.ID, inst.State)
 	}
-	src, err := s.images.Get(ctx, inst.ImageID)
+	vols, err := s.volumesAttachedTo(ctx, inst.ID)
 	if err != nil {
 		return nil, err
 	}
-	size, volType, err := rootMapping(in.BlockDeviceMappings, max(src.SizeGiB, 1))
+	rootAt := slices.IndexFunc(vols, func(v volumeRecord) bool { return v.ID == inst.RootVolumeID })
+	if rootAt < 0 || vols[rootAt].State != volumeInUse {
+		return nil, apierr.New(apierr.Conflict, "IncorrectInstanceState", "The instance '%s' has no root volume to image yet.", inst.ID)
+	}
+	vols[0], vols[rootAt] = vols[rootAt], vols[0]
+	root := vols[0]
+	size, volType, err := rootMapping(in.BlockDeviceMappings, root.SizeGiB, root.Type)
 	if err != nil {
 		return nil, err
 	}
@@ -274,43 +271,53 @@ func (s *Service) CreateImage(ctx context.Context, in *api.CreateImageRequest) (
 		return nil, err
 	}
 	rc := awsctx.From(ctx)
-	now := s.clock().UTC()
 	r := imageRecord{
 		ID: newID("ami"), OwnerID: rc.Account, Region: rc.Region, Name: name, Description: description, State: imagePending,
-		Created: now, SourceInstance: inst.ID, SourceImage: inst.ImageID, SnapshotID: newID("snap"), SizeGiB: size,
-		VolumeType: volType, DefaultUser: src.DefaultUser, HasSSH: src.HasSSH, Tags: imageTags,
+		Created: s.clock().UTC(), SourceInstance: inst.ID, SourceImage: inst.ImageID, SizeGiB: size, VolumeType: volType,
+		Encrypted: root.Encrypted, DefaultUser: inst.DefaultUser, Tags: imageTags,
 	}
-	snap := snapshotRecord{
-		ID: r.SnapshotID, OwnerID: rc.Account, Region: rc.Region, VolumeID: "vol-ffffffff", VolumeSize: size,
-		Description: fmt.Sprintf("Created by CreateImage(%s) for %s", inst.ID, r.ID), State: snapshotPending,
-		StartTime: now, Tags: snapTags, ImageData: r.ID,
+	var snaps []snapshotRecord
+	var ops []store.Op
+	for i, v := range vols {
+		if v.State != volumeInUse {
+			continue // still being made
+		}
+		snap, snapOps, err := s.newSnapshot(ctx, v, fmt.Sprintf("Created by CreateImage(%s) for %s", inst.ID, r.ID), snapTags)
+		if err != nil {
+			return nil, err
+		}
+		snaps, ops = append(snaps, snap), append(ops, snapOps...)
+		if i == 0 {
+			r.SnapshotID = snap.ID
+			continue
+		}
+		r.Volumes = append(r.Volumes, imageMapping{Device: v.Attachments[0].Device, SnapshotID: snap.ID, SizeGiB: v.SizeGiB,
+			VolumeType: v.Type, Encrypted: v.Encrypted, DeleteOnTermination: v.Attachments[0].DeleteOnTermination})
 	}
-	if err := s.putImage(ctx, r, &snap); err != nil {
+	if err := s.putImage(ctx, r, ops...); err != nil {
 		return nil, err
 	}
 	reboot := inst.State == stateRunning && (in.NoReboot == nil || !*in.NoReboot)
 	s.async(ctx, inst.ID, func(ctx context.Context) {
-		err := s.buildImage(ctx, maker, differ, r, inst, reboot)
-		s.settleImage(ctx, r, err)
+		s.settleImage(ctx, r, s.buildImage(ctx, inst, snaps, reboot))
 	})
 	return &api.CreateImageResult{ImageId: str(r.ID)}, nil
 }
 
 // rootMapping checks CreateImage's block device mappings: only the root device may be given, to set its
-// size (not below the source's) and type.
-func rootMapping(bdms []api.BlockDeviceMapping, size int) (int, string, error) {
-	volType := "gp3"
+// size (not below the volume's) and type.
+func rootMapping(bdms []api.BlockDeviceMapping, size int, volType string) (int, string, error) {
 	for _, m := range bdms {
 		dev := deref(m.DeviceName)
 		if dev != rootDevice && dev != "/dev/sda1" || m.VirtualName != nil || m.NoDevice != nil {
 			return 0, "", apierr.InvalidParam("InvalidBlockDeviceMapping",
-				"Only the root device (%s) can be mapped in an AMI on Overcast; %q cannot.", rootDevice, dev)
+				"Only the root device (%s) can be mapped in CreateImage on Overcast; %q cannot.", rootDevice, dev)
 		}
 		if m.Ebs == nil {
 			continue
 		}
 		if m.Ebs.SnapshotId != nil {
-			return 0, "", apierr.InvalidParam("InvalidBlockDeviceMapping", "The root device's snapshot is the instance's disk; it cannot be given.")
+			return 0, "", apierr.InvalidParam("InvalidBlockDeviceMapping", "The root device's snapshot is the instance's root volume; it cannot be given.")
 		}
 		if v := m.Ebs.VolumeSize; v != nil {
 			if int(*v) < size {
@@ -320,20 +327,25 @@ func rootMapping(bdms []api.BlockDeviceMapping, size int) (int, string, error) {
 			size = int(*v)
 		}
 		if t := deref(m.Ebs.VolumeType); t != "" {
-			if t != "gp2" && t != "gp3" {
-				return 0, "", apierr.InvalidParam("InvalidParameterValue", "The root volume of an Overcast AMI is gp2 or gp3, not %s.", t)
+			vt, err := lookupVolumeType(t)
+			if err != nil {
+				return 0, "", err
+			}
+			if !vt.bootable {
+				return 0, "", apierr.InvalidParam("InvalidBlockDeviceMapping", "The volume type %s is not compatible with root volumes.", t)
 			}
 			volType = t
 		}
-		if m.Ebs.Encrypted != nil && *m.Ebs.Encrypted {
-			return 0, "", apierr.InvalidParam("InvalidParameterValue", "Encrypted AMIs are not supported by Overcast.")
+		if m.Ebs.Encrypted != nil {
+			return 0, "", apierr.InvalidParam("InvalidBlockDeviceMapping",
+				"The root device's encryption is its volume's; CreateImage cannot change it (CopyImage can).")
 		}
 	}
 	return size, volType, nil
 }
 
-// putImage records a new AMI, its name, its index entry and (for CreateImage) its root snapshot at once.
-func (s *Service) putImage(ctx context.Context, r imageRecord, snap *snapshotRecord) error {
+// putImage records a new AMI, its name, its index entry and more (its snapshots) at once.
+func (s *Service) putImage(ctx context.Context, r imageRecord, more ...store.Op) error {
 	var ops []store.Op
 	for _, put := range []struct {
 		key store.Key
@@ -349,14 +361,7 @@ func (s *Service) putImage(ctx context.Context, r imageRecord, snap *snapshotRec
 		}
 		ops = append(ops, op)
 	}
-	if snap != nil {
-		op, err := store.PutOp(snapshotKey(snap.OwnerID, snap.Region, snap.ID), *snap, store.Absent)
-		if err != nil {
-			return err
-		}
-		ops = append(ops, op)
-	}
-	_, err := s.st.Txn(ctx, ops...)
+	_, err := s.st.Txn(ctx, append(ops, more...)...)
 	if errors.Is(err, store.ErrConflict) {
 		return apierr.InvalidParam("InvalidAMIName.Duplicate", "AMI name %s is already in use by AMI %s", r.Name, s.imageNamed(ctx, r))
 	}
@@ -371,9 +376,9 @@ func (s *Service) imageNamed(ctx context.Context, r imageRecord) string {
 	return n.ImageID
 }
 
-// buildImage takes the instance's root disk into the image store. With reboot, the machine is stopped
-// while the layer is taken, so that the layer is consistent, and started again.
-func (s *Service) buildImage(ctx context.Context, maker imageMaker, differ rootDiffer, r imageRecord, inst instanceRecord, reboot bool) error {
+// buildImage takes the snapshots of an AMI. With reboot, the machine is stopped while they are taken, so
+// that they are consistent, and started again.
+func (s *Service) buildImage(ctx context.Context, inst instanceRecord, snaps []snapshotRecord, reboot bool) error {
 	cur, _, err := store.Get[instanceRecord](ctx, s.st, instanceKey(inst.Account, inst.Region, inst.ID))
 	if err != nil {
 		return fmt.Errorf("the instance is gone: %w", err)
@@ -381,8 +386,7 @@ func (s *Service) buildImage(ctx context.Context, maker imageMaker, differ rootD
 	if cur.State != stateRunning && cur.State != stateStopped {
 		return fmt.Errorf("the instance is %s", cur.State)
 	}
-	reboot = reboot && cur.State == stateRunning
-	if reboot {
+	if reboot && cur.State == stateRunning {
 		if err := s.compute.Stop(ctx, inst.ID, stopGrace); err != nil {
 			return fmt.Errorf("stop the instance: %w", err)
 		}
@@ -392,17 +396,23 @@ func (s *Service) buildImage(ctx context.Context, maker imageMaker, differ rootD
 			}
 		}()
 	}
-	dir, err := differ.RootDiff(ctx, inst.ID)
-	if err != nil {
-		return err
+	for _, sn := range snaps {
+		defer s.hw().lock(sn.ID)()
 	}
-	_, err = maker.Commit(ctx, inst.ImageID, dir, images.CommitMeta{
-		ID: r.ID, Name: r.Name, Description: r.Description, DefaultUser: r.DefaultUser, HasSSH: r.HasSSH, SizeGiB: r.SizeGiB,
-	})
-	return err
+	s.takeSnapshots(ctx, snaps)
+	for _, sn := range snaps {
+		got, _, err := store.Get[snapshotRecord](ctx, s.st, snapshotKey(sn.OwnerID, sn.Region, sn.ID))
+		if err != nil {
+			return fmt.Errorf("snapshot %s: %w", sn.ID, err)
+		}
+		if got.State != snapshotCompleted {
+			return fmt.Errorf("snapshot %s is %s: %s", sn.ID, got.State, got.StateMessage)
+		}
+	}
+	return nil
 }
 
-// settleImage records how the build of an AMI ended, on the AMI and its snapshot.
+// settleImage records how the build of an AMI ended.
 func (s *Service) settleImage(ctx context.Context, r imageRecord, buildErr error) {
 	if buildErr != nil {
 		s.log.Error("CreateImage", "image", r.ID, "err", buildErr)
@@ -420,33 +430,13 @@ func (s *Service) settleImage(ctx context.Context, r imageRecord, buildErr error
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.log.Error("record image", "image", r.ID, "err", err)
 	}
-	if r.SnapshotID == "" {
-		return
-	}
-	_, err = store.Mutate(ctx, s.st, snapshotKey(r.OwnerID, r.Region, r.SnapshotID), func(cur *snapshotRecord) error {
-		if cur.State != snapshotPending {
-			return errors.New("the snapshot is no longer pending")
-		}
-		cur.State, cur.Progress, cur.CompletionTime = snapshotCompleted, 100, s.clock().UTC()
-		if buildErr != nil {
-			cur.State, cur.Progress, cur.StateMessage = snapshotError, 0, "The image could not be stored: "+buildErr.Error()
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.log.Error("record image snapshot", "snapshot", r.SnapshotID, "err", err)
-	}
 }
 
-// CopyImage copies an AMI of SourceRegion (the caller's, or one it may launch) into the request's region.
-// The copy shares its source's layers in the image store and its root snapshot, as a copy of an AMI made
-// by the copier would point at copies of the snapshots.
+// CopyImage copies an AMI of SourceRegion (the caller's, or one it may launch) into the request's region:
+// each of its snapshots is copied into the caller's account and the region (sharing the stored data), and
+// the copy's mappings name those copies. Encrypted (with KmsKeyId) encrypts the copies as CopySnapshot does.
 func (s *Service) CopyImage(ctx context.Context, in *api.CopyImageRequest) (*api.CopyImageResult, error) {
 	if err := dryRun(in.DryRun); err != nil {
-		return nil, err
-	}
-	maker, err := s.imageMaker()
-	if err != nil {
 		return nil, err
 	}
 	srcRegion, srcID, name := deref(in.SourceRegion), deref(in.SourceImageId), deref(in.Name)
@@ -455,8 +445,6 @@ func (s *Service) CopyImage(ctx context.Context, in *api.CopyImageRequest) (*api
 		return nil, apierr.InvalidParam("MissingParameter", "The request must contain the parameter SourceRegion")
 	case !regions.Valid(srcRegion):
 		return nil, apierr.InvalidParam("InvalidParameterValue", "Value (%s) for parameter SourceRegion is invalid.", srcRegion)
-	case in.Encrypted != nil && *in.Encrypted:
-		return nil, apierr.InvalidParam("InvalidParameterValue", "Encrypted AMIs are not supported by Overcast.")
 	}
 	if err := checkImageID(srcID); err != nil {
 		return nil, err
@@ -487,23 +475,44 @@ func (s *Service) CopyImage(ctx context.Context, in *api.CopyImageRequest) (*api
 		return nil, err
 	}
 	r := imageRecord{
-		ID: newID("ami"), OwnerID: rc.Account, Region: rc.Region, Name: name, Description: description, State: imagePending,
-		Created: s.clock().UTC(), SourceImage: src.ID, SourceRegion: srcRegion, SnapshotID: src.SnapshotID, SizeGiB: src.SizeGiB,
+		ID: newID("ami"), OwnerID: rc.Account, Region: rc.Region, Name: name, Description: description, State: imageAvailable,
+		Created: s.clock().UTC(), SourceImage: src.ID, SourceRegion: srcRegion, SizeGiB: src.SizeGiB,
 		VolumeType: src.VolumeType, DefaultUser: src.DefaultUser, HasSSH: src.HasSSH, Tags: tags,
 	}
-	if err := s.putImage(ctx, r, nil); err != nil {
-		return nil, err
-	}
-	s.async(ctx, r.ID, func(ctx context.Context) {
-		_, err := maker.Alias(ctx, r.ID, src.ID, r.Name, r.Description)
-		if err == nil {
-			if _, gerr := s.images.Get(ctx, r.ID); gerr != nil {
-				err = fmt.Errorf("the source image's layers are gone: %w", gerr)
+	var copies []string
+	undo := func() {
+		for _, id := range copies {
+			if _, err := s.DeleteSnapshot(ctx, &api.DeleteSnapshotRequest{SnapshotId: str(id)}); err != nil {
+				s.log.Error("CopyImage: delete a copied snapshot", "snapshot", id, "err", err)
 			}
 		}
-		r.SnapshotID = "" // the source's snapshot is not the copy's to settle
-		s.settleImage(ctx, r, err)
-	})
+	}
+	for i, m := range src.mappings() {
+		snap, _, err := store.Get[snapshotRecord](ctx, s.st, snapshotKey(src.OwnerID, srcRegion, m.SnapshotID))
+		if err == nil {
+			var encrypted bool
+			var keyID string
+			if encrypted, keyID, err = s.volumeEncryption(ctx, in.Encrypted, in.KmsKeyId, &snap); err == nil {
+				snap, err = s.copySnapshot(ctx, snap, fmt.Sprintf("Copied for DestinationAmi %s from SourceAmi %s for SourceSnapshot %s",
+					r.ID, src.ID, snap.ID), nil, encrypted, keyID)
+			}
+		}
+		if err != nil {
+			undo()
+			return nil, err
+		}
+		copies = append(copies, snap.ID)
+		m.SnapshotID, m.Encrypted = snap.ID, snap.Encrypted
+		if i == 0 {
+			r.SnapshotID, r.Encrypted = snap.ID, snap.Encrypted
+		} else {
+			r.Volumes = append(r.Volumes, m)
+		}
+	}
+	if err := s.putImage(ctx, r); err != nil {
+		undo()
+		return nil, err
+	}
 	return &api.CopyImageResult{ImageId: str(r.ID)}, nil
 }
 
@@ -529,22 +538,20 @@ func (s *Service) DeregisterImage(ctx context.Context, in *api.DeregisterImageRe
 	if err != nil {
 		return nil, err
 	}
-	if maker, err := s.imageMaker(); err == nil {
-		if err := maker.Remove(ctx, r.ID); err != nil {
-			s.log.Error("remove deregistered image from the image store", "image", r.ID, "err", err)
-		}
-	}
 	out := &api.DeregisterImageResult{Return: boolp(true)}
-	if in.DeleteAssociatedSnapshots != nil && *in.DeleteAssociatedSnapshots && r.SnapshotID != "" {
+	if in.DeleteAssociatedSnapshots == nil || !*in.DeleteAssociatedSnapshots {
+		return out, nil
+	}
+	for _, m := range r.mappings() {
 		code := "success"
-		if _, err := s.DeleteSnapshot(ctx, &api.DeleteSnapshotRequest{SnapshotId: str(r.SnapshotID)}); err != nil {
+		if _, err := s.DeleteSnapshot(ctx, &api.DeleteSnapshotRequest{SnapshotId: str(m.SnapshotID)}); err != nil {
 			code = "error"
 			var ae *apierr.Error
 			if errors.As(err, &ae) {
 				code = ae.Code
 			}
 		}
-		out.DeleteSnapshotResults = []api.DeleteSnapshotReturnCode{{SnapshotId: str(r.SnapshotID), ReturnCode: str(code)}}
+		out.DeleteSnapshotResults = append(out.DeleteSnapshotResults, api.DeleteSnapshotReturnCode{SnapshotId: str(m.SnapshotID), ReturnCode: str(code)})
 	}
 	return out, nil
 }
@@ -717,12 +724,16 @@ func (s *Service) visibleImages(ctx context.Context) ([]imageRecord, error) {
 // customImageOut renders a custom AMI for viewer. Tags and block device details are the owner's to see,
 // as EC2 shows them.
 func customImageOut(r imageRecord, viewer string) api.Image {
-	ebs := &api.EbsBlockDevice{
-		DeleteOnTermination: boolp(true), Encrypted: boolp(false), VolumeSize: i32(r.SizeGiB), VolumeType: str(r.VolumeType),
-		SnapshotId: str(r.SnapshotID),
-	}
-	if r.VolumeType == "gp3" {
-		ebs.Iops, ebs.Throughput = i32(3000), i32(125)
+	var bdms []api.BlockDeviceMapping
+	for _, m := range r.mappings() {
+		ebs := &api.EbsBlockDevice{
+			DeleteOnTermination: boolp(m.DeleteOnTermination), Encrypted: boolp(m.Encrypted), VolumeSize: i32(m.SizeGiB),
+			VolumeType: str(m.VolumeType), SnapshotId: str(m.SnapshotID),
+		}
+		if m.VolumeType == "gp3" {
+			ebs.Iops, ebs.Throughput = i32(3000), i32(125)
+		}
+		bdms = append(bdms, api.BlockDeviceMapping{DeviceName: str(m.Device), Ebs: ebs})
 	}
 	out := api.Image{
 		ImageId: str(r.ID), Name: str(r.Name), Description: optStr(r.Description), Architecture: str("x86_64"),
@@ -731,7 +742,7 @@ func customImageOut(r imageRecord, viewer string) api.Image {
 		VirtualizationType: str("hvm"), RootDeviceName: str(rootDevice), RootDeviceType: str("ebs"), EnaSupport: boolp(true),
 		SriovNetSupport: str("simple"), PlatformDetails: str("Linux/UNIX"), UsageOperation: str("RunInstances"),
 		BootMode: str("uefi-preferred"), SourceInstanceId: optStr(r.SourceInstance),
-		BlockDeviceMappings: []api.BlockDeviceMapping{{DeviceName: str(rootDevice), Ebs: ebs}},
+		BlockDeviceMappings: bdms,
 	}
 	if viewer == r.OwnerID {
 		out.Tags = apiTags(r.Tags)
@@ -773,4 +784,110 @@ func (s *Service) RecoverImages(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// RegisterImage makes an AMI of snapshots the caller owns: the mapping at RootDeviceName is its root, and
+// every mapping names a snapshot (instance-store AMIs, ImageLocation, do not exist here).
+func (s *Service) RegisterImage(ctx context.Context, in *api.RegisterImageRequest) (*api.RegisterImageResult, error) {
+	if err := dryRun(in.DryRun); err != nil {
+		return nil, err
+	}
+	if err := s.requireVolumes(); err != nil {
+		return nil, err
+	}
+	name, description := deref(in.Name), deref(in.Description)
+	if err := checkImageName(name); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(description) > 255:
+		return nil, apierr.InvalidParam("InvalidParameterValue", "The description exceeds the maximum length of 255 characters.")
+	case in.ImageLocation != nil:
+		return nil, apierr.InvalidParam("InvalidParameterValue",
+			"Overcast registers EBS-backed AMIs from snapshots; instance-store AMIs (ImageLocation) are not supported.")
+	case deref(in.Architecture) != "" && *in.Architecture != "x86_64":
+		return nil, apierr.InvalidParam("InvalidParameterValue", "Value (%s) for parameter architecture is invalid. Overcast runs x86_64.", *in.Architecture)
+	case deref(in.RootDeviceName) == "":
+		return nil, apierr.InvalidParam("MissingParameter", "The request must contain the parameter rootDeviceName")
+	}
+	tags := tagsFromSpecs(in.TagSpecifications, "image")
+	if err := checkTags(tags); err != nil {
+		return nil, err
+	}
+	rc := awsctx.From(ctx)
+	r := imageRecord{ID: newID("ami"), OwnerID: rc.Account, Region: rc.Region, Name: name, Description: description,
+		State: imageAvailable, Created: s.clock().UTC(), DefaultUser: "ec2-user", Tags: tags}
+	rootName, _ := guestDevice(*in.RootDeviceName)
+	for _, m := range in.BlockDeviceMappings {
+		if m.VirtualName != nil || m.NoDevice != nil || m.Ebs == nil {
+			continue
+		}
+		dev := deref(m.DeviceName)
+		guest, ok := guestDevice(dev)
+		if !ok {
+			return nil, apierr.InvalidParam("InvalidBlockDeviceMapping", "Invalid device name %s", dev)
+		}
+		if deref(m.Ebs.SnapshotId) == "" {
+			return nil, apierr.InvalidParam("InvalidBlockDeviceMapping", "The mapping of %s must name a snapshot.", dev)
+		}
+		snap, _, err := s.ownSnapshot(ctx, *m.Ebs.SnapshotId)
+		if err != nil {
+			return nil, err
+		}
+		if snap.State != snapshotCompleted {
+			return nil, apierr.New(apierr.Conflict, "IncorrectState", "Snapshot '%s' is in state '%s'.", snap.ID, snap.State)
+		}
+		im := imageMapping{Device: dev, SnapshotID: snap.ID, SizeGiB: snap.VolumeSize, VolumeType: "gp2",
+			Encrypted: snap.Encrypted, DeleteOnTermination: true}
+		if v := m.Ebs.VolumeSize; v != nil {
+			if int(*v) < snap.VolumeSize {
+				return nil, apierr.InvalidParam("InvalidBlockDeviceMapping", "Volume of size %dGB is smaller than snapshot '%s', expect size >= %dGB",
+					*v, snap.ID, snap.VolumeSize)
+			}
+			im.SizeGiB = int(*v)
+		}
+		if t := deref(m.Ebs.VolumeType); t != "" {
+			vt, err := lookupVolumeType(t)
+			if err != nil {
+				return nil, err
+			}
+			if guest == rootName && !vt.bootable {
+				return nil, apierr.InvalidParam("InvalidBlockDeviceMapping", "The volume type %s is not compatible with root volumes.", t)
+			}
+			im.VolumeType = t
+		}
+		if d := m.Ebs.DeleteOnTermination; d != nil {
+			im.DeleteOnTermination = *d
+		}
+		if guest != rootName {
+			r.Volumes = append(r.Volumes, im)
+			continue
+		}
+		if r.SnapshotID != "" {
+			return nil, apierr.InvalidParam("InvalidBlockDeviceMapping", "The root device %s is mapped twice.", dev)
+		}
+		r.SnapshotID, r.SizeGiB, r.VolumeType, r.Encrypted = im.SnapshotID, im.SizeGiB, im.VolumeType, im.Encrypted
+		r.DefaultUser = s.snapshotUser(ctx, snap)
+	}
+	if r.SnapshotID == "" {
+		return nil, apierr.InvalidParam("InvalidBlockDeviceMapping", "The root device %s must be mapped to a snapshot.", *in.RootDeviceName)
+	}
+	if err := s.putImage(ctx, r); err != nil {
+		return nil, err
+	}
+	return &api.RegisterImageResult{ImageId: str(r.ID)}, nil
+}
+
+// snapshotUser is the default user of the system on a root snapshot: that of the instance whose root volume
+// it was taken from, when Overcast knows it, else Amazon Linux's.
+func (s *Service) snapshotUser(ctx context.Context, snap snapshotRecord) string {
+	recs, _, err := store.List[instanceRecord](ctx, s.st, scopedPrefix(ctx, kindInstance))
+	if err == nil {
+		for _, r := range recs {
+			if r.RootVolumeID == snap.VolumeID && r.DefaultUser != "" {
+				return r.DefaultUser
+			}
+		}
+	}
+	return "ec2-user"
 }

@@ -3,103 +3,32 @@ package ec2
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
-	"github.com/overcast-cloud/overcast/internal/store"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	api "github.com/overcast-cloud/overcast/api/ec2"
-	"github.com/overcast-cloud/overcast/internal/host/storage/images"
+	"github.com/overcast-cloud/overcast/internal/store"
 )
 
-// makerCatalog is testImages plus the custom images CreateImage and CopyImage make. Commit keeps what the
-// diff directory held, so tests see which disk was taken.
-type makerCatalog struct {
-	mu      sync.Mutex
-	custom  map[string]images.Image
-	diffs   map[string]map[string]string // image id -> file -> content
-	removed []string
-}
-
-func newMakerCatalog() *makerCatalog {
-	return &makerCatalog{custom: map[string]images.Image{}, diffs: map[string]map[string]string{}}
-}
-
-func (c *makerCatalog) List(ctx context.Context) ([]images.Image, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := append([]images.Image{}, testImages...)
-	for _, img := range c.custom {
-		out = append(out, img)
-	}
-	return out, nil
-}
-
-func (c *makerCatalog) Get(ctx context.Context, id string) (images.Image, error) {
-	c.mu.Lock()
-	img, ok := c.custom[id]
-	c.mu.Unlock()
-	if ok {
-		return img, nil
-	}
-	return testImages.Get(ctx, id)
-}
-
-func (c *makerCatalog) Commit(ctx context.Context, base, diffDir string, meta images.CommitMeta) (images.Image, error) {
-	files := map[string]string{}
-	err := filepath.Walk(diffDir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || fi.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(diffDir, p)
-		files["/"+rel] = string(b)
-		return err
-	})
-	if err != nil {
-		return images.Image{}, err
-	}
-	b, err := c.Get(ctx, base)
-	if err != nil {
-		return images.Image{}, err
-	}
-	img := images.Image{ID: meta.ID, Name: meta.Name, Architecture: b.Architecture, Description: meta.Description, DefaultUser: meta.DefaultUser, SizeGiB: meta.SizeGiB,
-		State: images.StateAvailable, Custom: true, LowerDirs: append([]string{"/nonexistent/" + meta.ID}, b.LowerDirs...)}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.custom[meta.ID], c.diffs[meta.ID] = img, files
-	return img, nil
-}
-
-func (c *makerCatalog) Alias(ctx context.Context, id, source, name, description string) (images.Image, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	img, ok := c.custom[source]
-	if !ok {
-		return images.Image{}, images.ErrNotFound
-	}
-	img.ID, img.Name, img.Description = id, name, description
-	c.custom[id] = img
-	return img, nil
-}
-
-func (c *makerCatalog) Remove(ctx context.Context, id string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.removed = append(c.removed, id)
-	return nil
-}
-
-func newAMIEnv(t *testing.T) (*env, *makerCatalog) {
+// newAMIEnv is an environment whose volumes are kept in memory: root volumes, and the snapshots AMIs name.
+func newAMIEnv(t *testing.T) (*env, *memVolumes) {
 	t.Helper()
 	e := newEnv(t)
-	mc := newMakerCatalog()
-	e.svc = New(Config{Store: e.st, Clock: e.clock.Now, Compute: e.machines, Images: mc, Logger: slog.New(slog.DiscardHandler)})
-	return e, mc
+	vols := newMemVolumes()
+	e.svc = New(Config{Store: e.st, Clock: e.clock.Now, Compute: e.machines, Images: testImages, Volumes: vols,
+		Logger: slog.New(slog.DiscardHandler)})
+	return e, vols
+}
+
+// rootVolume is the root volume of an instance.
+func rootVolume(t *testing.T, svc *Service, ctx context.Context, id string) string {
+	t.Helper()
+	out, err := svc.DescribeInstances(ctx, &api.DescribeInstancesRequest{InstanceIds: []string{id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *out.Reservations[0].Instances[0].BlockDeviceMappings[0].Ebs.VolumeId
 }
 
 func (e *env) createImage(t *testing.T, ctx context.Context, in *api.CreateImageRequest) string {
@@ -120,9 +49,7 @@ func (e *env) launchIn(t *testing.T, ctx context.Context, ami, userData string) 
 		return "", err
 	}
 	e.svc.Wait()
-	id := *res.Instances[0].InstanceId
-	t.Cleanup(func() { e.machines.RemoveRootDiff(id) })
-	return id, nil
+	return *res.Instances[0].InstanceId, nil
 }
 
 func describeImages(t *testing.T, svc *Service, ctx context.Context, in *api.DescribeImagesRequest) []api.Image {
@@ -134,8 +61,8 @@ func describeImages(t *testing.T, svc *Service, ctx context.Context, in *api.Des
 	return out.Images
 }
 
-func TestCreateImageTakesTheRootDiskAndLaunches(t *testing.T) {
-	e, mc := newAMIEnv(t)
+func TestCreateImageTakesTheRootVolumeAndLaunches(t *testing.T) {
+	e, vols := newAMIEnv(t)
 	owner := inRegion("111111111111", "us-east-1")
 	src, err := e.launchIn(t, owner, testAMI, "#!/bin/sh\necho app v1 > /opt/app/version\n")
 	if err != nil {
@@ -144,9 +71,6 @@ func TestCreateImageTakesTheRootDiskAndLaunches(t *testing.T) {
 	ami := e.createImage(t, owner, &api.CreateImageRequest{InstanceId: &src, Name: ptr("my app"), Description: ptr("v1"),
 		TagSpecifications: []api.TagSpecification{{ResourceType: ptr("image"), Tags: []api.Tag{{Key: ptr("app"), Value: ptr("v1")}}},
 			{ResourceType: ptr("snapshot"), Tags: []api.Tag{{Key: ptr("part"), Value: ptr("root")}}}}})
-	if got := mc.diffs[ami]["/opt/app/version"]; got != "app v1\n" {
-		t.Fatalf("the image's layer has /opt/app/version = %q; diff = %v", got, mc.diffs[ami])
-	}
 
 	imgs := describeImages(t, e.svc, owner, &api.DescribeImagesRequest{Owners: []string{"self"}})
 	if len(imgs) != 1 || *imgs[0].ImageId != ami || *imgs[0].State != "available" || *imgs[0].OwnerId != "111111111111" ||
@@ -158,6 +82,9 @@ func TestCreateImageTakesTheRootDiskAndLaunches(t *testing.T) {
 		t.Fatalf("root mapping = %+v", ebs)
 	}
 	snap := *ebs.SnapshotId
+	if _, ok := vols.snapshots[snap]; !ok {
+		t.Fatalf("the image's snapshot %s was not taken on the host: %v", snap, vols.snapshots)
+	}
 	for _, f := range [][]api.Filter{
 		{{Name: ptr("name"), Values: []string{"my*"}}},
 		{{Name: ptr("tag:app"), Values: []string{"v1"}}},
@@ -194,6 +121,9 @@ func TestCreateImageTakesTheRootDiskAndLaunches(t *testing.T) {
 	insts, err := e.svc.DescribeInstances(owner, &api.DescribeInstancesRequest{InstanceIds: []string{copyID}})
 	if err != nil || *insts.Reservations[0].Instances[0].ImageId != ami {
 		t.Fatalf("instance of the custom AMI = %+v, %v", insts, err)
+	}
+	if got := vols.restored[rootVolume(t, e.svc, owner, copyID)]; got != snap {
+		t.Fatalf("the new instance's root volume was restored from %q, want the AMI's snapshot %s", got, snap)
 	}
 
 	// Another account may not, until the owner shares it; then it sees it as executable by itself.
@@ -262,9 +192,6 @@ func TestCreateImageTakesTheRootDiskAndLaunches(t *testing.T) {
 	wantCode(t, err, "InvalidAMIID.NotFound")
 	_, err = e.launchIn(t, owner, ami, "")
 	wantCode(t, err, "InvalidAMIID.NotFound")
-	if fmt.Sprint(mc.removed) != "["+ami+"]" {
-		t.Fatalf("store removals = %v", mc.removed)
-	}
 	if _, err := e.svc.DeleteSnapshot(owner, &api.DeleteSnapshotRequest{SnapshotId: &snap}); err != nil {
 		t.Fatalf("DeleteSnapshot after deregister: %v", err)
 	}

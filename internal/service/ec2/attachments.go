@@ -33,6 +33,9 @@ var ebsDeviceName = regexp.MustCompile(`^/dev/(sd|xvd)([b-z])$`)
 
 // guestDevice is the machine's name of an API device name: /dev/sdf and /dev/xvdf are both /dev/xvdf.
 func guestDevice(device string) (string, bool) {
+	if device == rootDevice || device == "/dev/sda1" {
+		return rootDevice, true
+	}
 	m := ebsDeviceName.FindStringSubmatch(device)
 	if m == nil {
 		return "", false
@@ -191,6 +194,10 @@ func (s *Service) DetachVolume(ctx context.Context, in *api.DetachVolumeRequest)
 		return nil, apierr.New(apierr.Conflict, "IncorrectState", "Volume '%s' is in the '%s' state.", v.ID, v.State)
 	}
 	a := v.Attachments[0]
+	if g, _ := guestDevice(a.Device); g == rootDevice {
+		// The root volume goes with its instance (DeleteOnTermination decides whether it outlives it).
+		return nil, apierr.New(apierr.Conflict, "IncorrectState", "Unable to detach root volume '%s' from instance '%s'", v.ID, a.InstanceID)
+	}
 	if id := deref(in.InstanceId); id != "" && id != a.InstanceID {
 		return nil, apierr.Missing("InvalidAttachment.NotFound", "The volume %s is not attached to instance %s.", v.ID, id)
 	}
@@ -290,6 +297,9 @@ func (s *Service) ensureBlockDevices(ctx context.Context, instanceID string) err
 	}
 	for _, v := range vols {
 		guest, _ := guestDevice(v.Attachments[0].Device)
+		if guest == rootDevice {
+			continue // the root volume is the machine's root disk (launchvolumes.go)
+		}
 		hostPath, err := s.volumes.Device(ctx, v.ID)
 		if err != nil {
 			return fmt.Errorf("volume %s: %w", v.ID, err)

@@ -110,7 +110,7 @@ func TestAttachDetachVolume(t *testing.T) {
 	}
 	filtered := must[*api.DescribeVolumesResult](t)(e.svc.DescribeVolumes(ctx, &api.DescribeVolumesRequest{
 		Filters: []api.Filter{{Name: str("attachment.instance-id"), Values: []string{inst}}}}))
-	if len(filtered.Volumes) != 1 {
+	if len(filtered.Volumes) != 2 { // the root volume and this one
 		t.Errorf("attachment.instance-id filter found %d volumes", len(filtered.Volumes))
 	}
 

@@ -40,6 +40,10 @@ func (s *Service) ModifyInstanceAttribute(ctx context.Context, in *api.ModifyIns
 			return nil, apierr.InvalidParam("InvalidInstanceAttributeValue",
 				"The instance type '%s' does not support the architecture '%s' of the instance's AMI.", t.Name, cur.Architecture)
 		}
+		if s.hibernated(ctx, id) { // hibernation.go: the saved memory is for the old type
+			return nil, apierr.InvalidParam("UnsupportedOperation",
+				"The instance '%s' is hibernated. You can't change the instance type of a hibernated instance.", id)
+		}
 	}
 	if ch.shutdown != nil {
 		if _, err := shutdownBehavior(*ch.shutdown); err != nil {

@@ -2,10 +2,13 @@ package ec2
 
 import (
 	"context"
+	"slices"
 	"strconv"
+	"strings"
 
 	api "github.com/overcast-cloud/overcast/api/ec2"
 	"github.com/overcast-cloud/overcast/internal/apierr"
+	"github.com/overcast-cloud/overcast/internal/store"
 )
 
 // DescribeInstances lists instances grouped into their reservations, with EC2's filters and pagination.
@@ -44,6 +47,10 @@ func (s *Service) DescribeInstances(ctx context.Context, in *api.DescribeInstanc
 		return nil, err
 	}
 	out := &api.DescribeInstancesResult{Reservations: []api.Reservation{}, NextToken: next}
+	mappings, err := s.instanceMappings(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for i := range page {
 		r := page[i].rec
 		n := len(out.Reservations)
@@ -52,7 +59,45 @@ func (s *Service) DescribeInstances(ctx context.Context, in *api.DescribeInstanc
 				OwnerId: str(r.Account), Groups: []api.GroupIdentifier{}})
 			n++
 		}
-		out.Reservations[n-1].Instances = append(out.Reservations[n-1].Instances, r.toAPI())
+		inst := r.toAPI()
+		if m, ok := mappings[r.ID]; ok && inst.BlockDeviceMappings != nil {
+			inst.BlockDeviceMappings = m
+		}
+		out.Reservations[n-1].Instances = append(out.Reservations[n-1].Instances, inst)
+	}
+	return out, nil
+}
+
+// instanceMappings are the EBS volumes attached to the instances of the request's account and region, as
+// DescribeInstances shows them, by instance id: the root device's first, then by device name.
+func (s *Service) instanceMappings(ctx context.Context) (map[string][]api.InstanceBlockDeviceMapping, error) {
+	if s.volumes == nil {
+		return nil, nil
+	}
+	vols, _, err := store.List[volumeRecord](ctx, s.st, scopedPrefix(ctx, kindVolume))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]api.InstanceBlockDeviceMapping{}
+	for _, v := range vols {
+		if len(v.Attachments) != 1 {
+			continue
+		}
+		a := v.Attachments[0]
+		out[a.InstanceID] = append(out[a.InstanceID], api.InstanceBlockDeviceMapping{DeviceName: str(a.Device),
+			Ebs: &api.EbsInstanceBlockDevice{AttachTime: timep(a.AttachTime), DeleteOnTermination: boolp(a.DeleteOnTermination),
+				Status: str(a.State), VolumeId: str(v.ID)}})
+	}
+	for _, ms := range out {
+		slices.SortFunc(ms, func(a, b api.InstanceBlockDeviceMapping) int {
+			if (*a.DeviceName == rootDevice) != (*b.DeviceName == rootDevice) {
+				if *a.DeviceName == rootDevice {
+					return -1
+				}
+				return 1
+			}
+			return strings.Compare(*a.DeviceName, *b.DeviceName)
+		})
 	}
 	return out, nil
 }
@@ -131,7 +176,7 @@ func instanceFields(r *instanceRecord, filters []api.Filter) map[string][]string
 		"ebs-optimized":                                boolField(r.EbsOptimized),
 		"ena-support":                                  boolField(true),
 		"enclave-options.enabled":                      boolField(false),
-		"hibernation-options.configured":               boolField(false),
+		"hibernation-options.configured":               boolField(r.Hibernation),
 		"host-id":                                      none,
 		"hypervisor":                                   {r.Hypervisor},
 		"iam-instance-profile.arn":                     profileARN,

@@ -127,7 +127,7 @@ func (s *Service) ModifyEbsDefaultKmsKeyId(ctx context.Context, in *api.ModifyEb
 	if deref(in.KmsKeyId) == "" {
 		return nil, apierr.InvalidParam("MissingParameter", "The request must contain the parameter KmsKeyId")
 	}
-	arn, err := resolveKMSKey(ctx, *in.KmsKeyId)
+	arn, err := s.ebsKey(ctx, *in.KmsKeyId)
 	if err != nil {
 		return nil, err
 	}
@@ -154,18 +154,27 @@ func (s *Service) ResetEbsDefaultKmsKeyId(ctx context.Context, in *api.ResetEbsD
 	return &api.ResetEbsDefaultKmsKeyIdResult{KmsKeyId: str(awsEBSKeyARN(ctx))}, nil
 }
 
-// defaultKMSKey is the key ARN an encrypted volume gets when its request names none.
+// defaultKMSKey is the key ARN an encrypted volume gets when its request names none. With KMS wired, the key
+// must still be usable, and aws/ebs is made on first use.
 func (s *Service) defaultKMSKey(ctx context.Context) (string, error) {
 	d, err := s.ebsDefaults(ctx)
-	if err != nil || d.KmsKeyID != "" {
-		return d.KmsKeyID, err
+	switch {
+	case err != nil:
+		return "", err
+	case s.keys != nil && d.KmsKeyID == "":
+		return s.ebsKey(ctx, awsEBSAlias)
+	case s.keys != nil:
+		return s.ebsKey(ctx, d.KmsKeyID)
+	case d.KmsKeyID != "":
+		return d.KmsKeyID, nil
 	}
 	return awsEBSKeyARN(ctx), nil
 }
 
-// awsEBSKeyARN is the ARN of the account's AWS managed key aws/ebs in the request's region. Overcast has no KMS
-// service yet, so the key id is derived from account and region: stable, and distinct per account and region
-// as AWS's are.
+// awsEBSKeyARN is the ARN of the account's AWS managed key aws/ebs in the request's region. Its key id is
+// derived from account and region: stable, and distinct per account and region as AWS's are. The KMS service
+// makes aws/ebs under this same id (internal/service/kms, managedKeyID), so the ARN is right with KMS wired
+// or not.
 func awsEBSKeyARN(ctx context.Context) string {
 	r := awsctx.From(ctx)
 	sum := sha256.Sum256([]byte("aws/ebs\x00" + r.Account + "\x00" + r.Region))
@@ -184,11 +193,11 @@ var (
 	kmsKeyARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:kms:([a-z0-9-]+):([0-9]{12}):(key|alias)/(.+)$`)
 )
 
-// resolveKMSKey turns a KmsKeyId parameter into a key ARN. Without a KMS service Overcast knows one alias,
-// aws/ebs; key ids and key ARNs are taken as given.
+// resolveKMSKey turns a KmsKeyId parameter into a key ARN when no KMS is wired (unit tests): it knows one
+// alias, aws/ebs; key ids and key ARNs are taken as given.
 func resolveKMSKey(ctx context.Context, id string) (string, error) {
 	r := awsctx.From(ctx)
-	invalid := apierr.InvalidParam("InvalidParameterValue", "Value (%s) for parameter kmsKeyId is invalid. The KMS key does not exist or is not a valid key id, key ARN or alias.", id)
+	invalid := unknownKMSKey(id)
 	switch {
 	case id == awsEBSAlias:
 		return awsEBSKeyARN(ctx), nil

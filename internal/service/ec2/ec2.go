@@ -55,6 +55,7 @@ type Config struct {
 	Images   images.Catalog
 	Profiles Profiles
 	Volumes  Volumes // nil when the host keeps no volumes
+	Keys     Keys    // KMS for EBS encryption; nil: key ids are taken as given and aws/ebs is derived
 	Logger   *slog.Logger
 }
 
@@ -68,6 +69,7 @@ type Service struct {
 	images   images.Catalog
 	profiles Profiles
 	volumes  Volumes
+	keys     Keys
 	log      *slog.Logger
 
 	work hostWork // in-memory state of the instances' host work (instances.go)
@@ -82,7 +84,7 @@ func New(cfg Config) *Service {
 		cfg.Logger = slog.Default()
 	}
 	return &Service{st: cfg.Store, clock: cfg.Clock, compute: cfg.Compute, net: cfg.Network, images: cfg.Images,
-		profiles: cfg.Profiles, volumes: cfg.Volumes, log: cfg.Logger}
+		profiles: cfg.Profiles, volumes: cfg.Volumes, keys: cfg.Keys, log: cfg.Logger}
 }
 
 var _ api.Service = (*Service)(nil)

@@ -50,22 +50,31 @@ func (s *Service) bringUp(ctx context.Context, r *instanceRecord) error {
 	if err != nil {
 		return err
 	}
-	img, err := s.images.Get(ctx, r.ImageID)
-	if err != nil {
-		return err
-	}
 	userData, _ := base64.StdEncoding.DecodeString(r.UserData) // validated at launch
 	t, _ := instanceTypeByName(r.InstanceType)
 	spec := compute.Spec{
 		ID:          r.ID,
-		Image:       compute.Image{ID: img.ID, LowerDirs: img.LowerDirs},
+		Image:       compute.Image{ID: r.ImageID},
 		Hostname:    hostname(r.PrivateIP),
 		VCPUs:       t.VCPUs,
 		MemoryMiB:   t.MemoryMiB,
 		PIDs:        pidsLimit(t.VCPUs),
 		NetNS:       netns,
 		UserData:    userData,
-		DefaultUser: img.DefaultUser,
+		DefaultUser: r.DefaultUser,
+	}
+	if s.volumes != nil {
+		// The root disk is the instance's root volume (launchvolumes.go).
+		if spec.Root, err = s.makeLaunchVolumes(ctx, r); err != nil {
+			return err
+		}
+	} else {
+		// A host without volumes (unit tests) boots the image's overlay.
+		img, err := s.images.Get(ctx, r.ImageID)
+		if err != nil {
+			return err
+		}
+		spec.Image.LowerDirs = img.LowerDirs
 	}
 	if r.PublicKey != "" {
 		spec.PublicKeys = []string{r.PublicKey}
@@ -160,7 +169,7 @@ func (s *Service) stopOnHost(ctx context.Context, key store.Key, grace time.Dura
 	if err != nil || r.State != stateStopping {
 		return
 	}
-	if err := s.compute.Stop(ctx, r.ID, grace); err != nil && !errors.Is(err, compute.ErrNotDefined) {
+	if err := s.stopMachine(ctx, r, grace); err != nil && !errors.Is(err, compute.ErrNotDefined) { // hibernation.go
 		// Left stopping: the next Recover finishes it.
 		s.log.Error("stop machine", "instance", r.ID, "err", err)
 		return

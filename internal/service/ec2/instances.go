@@ -79,6 +79,10 @@ type instanceRecord struct {
 	UserData         string              `json:"userData,omitempty"` // base64, as given
 	EbsOptimized     bool                `json:"ebsOptimized,omitempty"`
 	Tags             []Tag               `json:"tags,omitempty"`
+	// Hibernation is HibernationOptions.Configured at launch; HibernateStop says that the instance's
+	// latest stop hibernates it (hibernation.go).
+	Hibernation   bool `json:"hibernation,omitempty"`
+	HibernateStop bool `json:"hibernateStop,omitempty"`
 }
 
 type groupRef struct {
@@ -291,7 +295,7 @@ func (r *instanceRecord) toAPI() api.Instance {
 		Tags:                             apiTags(r.Tags),
 		VirtualizationType:               str("hvm"),
 		CpuOptions:                       &api.CpuOptions{CoreCount: i32(coresOf(r.InstanceType)), ThreadsPerCore: i32(threadsOf(r.InstanceType))},
-		HibernationOptions:               &api.HibernationOptions{Configured: boolp(false)},
+		HibernationOptions:               &api.HibernationOptions{Configured: boolp(r.Hibernation)},
 		EnclaveOptions:                   &api.EnclaveOptions{Enabled: boolp(false)},
 		BootMode:                         str("uefi-preferred"),
 		CurrentInstanceBootMode:          str("legacy-bios"),

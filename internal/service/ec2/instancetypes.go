@@ -53,7 +53,7 @@ func threadsOf(name string) int { return instanceTypes[name].Threads }
 
 func (t instanceType) api() api.InstanceTypeInfo {
 	f := t.Family
-	hibernation := f.hypervisor == "nitro" && t.Arch[0] != "arm64" || f.name == "t2"
+	hibernation := t.hibernationSupported() // hibernation.go
 	info := api.InstanceTypeInfo{
 		InstanceType:                  str(t.Name),
 		CurrentGeneration:             boolp(f.currentGen),

@@ -53,6 +53,7 @@ const (
 	causeLaunch           cause = iota // RunInstances or StartInstances: pending
 	causeBooted                        // the machine runs
 	causeUser                          // StopInstances, TerminateInstances, RebootInstances
+	causeUserHibernate                 // StopInstances with Hibernate
 	causeInstanceShutdown              // the machine shut itself down (its init exited)
 	causeLaunchFailed                  // the host could not bring the machine up
 	causeHostLost                      // Overcast restarted and the machine was gone
@@ -86,6 +87,10 @@ func (r *instanceRecord) move(to instanceState, c cause, detail string, now time
 			r.StateReasonCode = "Client.UserInitiatedShutdown"
 			r.StateReasonMessage = "Client.UserInitiatedShutdown: User initiated shutdown"
 		}
+	case causeUserHibernate:
+		r.StateTransitionReason = "User initiated (" + stamp + ")"
+		r.StateReasonCode = "Client.UserInitiatedHibernate"
+		r.StateReasonMessage = "Client.UserInitiatedHibernate: User initiated hibernate"
 	case causeInstanceShutdown:
 		r.StateTransitionReason = "User initiated (" + stamp + ")"
 		r.StateReasonCode = "Client.InstanceInitiatedShutdown"

@@ -26,7 +26,8 @@ const maxUserData = 16384
 // launch is a validated RunInstances request.
 type launch struct {
 	count            int
-	image            images.Image
+	image            amiInfo
+	volumes          []launchVolume // each instance's EBS volumes, the root first (launchvolumes.go)
 	itype            instanceType
 	subnet           subnetRecord
 	groups           []groupRef
@@ -40,6 +41,7 @@ type launch struct {
 	disableApiTerm   bool
 	disableApiStop   bool
 	ebsOptimized     bool
+	hibernation      bool
 	instanceTags     []Tag
 	volumeTags       []Tag
 	eniTags          []Tag
@@ -71,10 +73,22 @@ func (s *Service) RunInstances(ctx context.Context, in *api.RunInstancesRequest)
 	if err != nil {
 		return nil, err
 	}
-	ops := make([]store.Op, len(recs))
+	var ops []store.Op
 	for i := range recs {
-		if ops[i], err = store.PutOp(s.keyOf(ctx, recs[i].ID), recs[i], store.Absent); err != nil {
+		op, err := store.PutOp(s.keyOf(ctx, recs[i].ID), recs[i], store.Absent)
+		if err != nil {
 			return nil, err
+		}
+		ops = append(ops, op)
+		if s.volumes == nil {
+			continue
+		}
+		for _, v := range launchVolumeRecords(recs[i], l.volumes) {
+			op, err := store.PutOp(scopedKey(ctx, kindVolume, v.ID), v, store.Absent)
+			if err != nil {
+				return nil, err
+			}
+			ops = append(ops, op)
 		}
 	}
 	if _, err := s.st.Txn(ctx, ops...); err != nil {
@@ -125,6 +139,14 @@ func (s *Service) validateLaunch(ctx context.Context, in *api.RunInstancesReques
 	if l.image, err = s.launchImage(ctx, deref(in.ImageId)); err != nil {
 		return nil, err
 	}
+	if s.volumes != nil {
+		if l.volumes, err = s.launchVolumes(ctx, l.image, in.BlockDeviceMappings); err != nil {
+			return nil, err
+		}
+		if err := s.settleLaunchVolumes(ctx, l.volumes); err != nil {
+			return nil, err
+		}
+	}
 	typeName := deref(in.InstanceType)
 	if typeName == "" {
 		typeName = "m1.small" // EC2's default
@@ -150,8 +172,8 @@ func (s *Service) validateLaunch(ctx context.Context, in *api.RunInstancesReques
 	if l.shutdownBehavior, err = shutdownBehavior(deref(in.InstanceInitiatedShutdownBehavior)); err != nil {
 		return nil, err
 	}
-	if in.HibernationOptions != nil && in.HibernationOptions.Configured != nil && *in.HibernationOptions.Configured {
-		return nil, apierr.InvalidParam("UnsupportedHibernationConfiguration", "Hibernation is not supported by Overcast yet.")
+	if l.hibernation, err = launchHibernation(in, l); err != nil { // hibernation.go
+		return nil, err
 	}
 	l.disableApiTerm = in.DisableApiTermination != nil && *in.DisableApiTermination
 	l.disableApiStop = in.DisableApiStop != nil && *in.DisableApiStop
@@ -200,24 +222,23 @@ func launchCount(minCount, maxCount *int32) (int, error) {
 	return min(hi, maxPerLaunch), nil
 }
 
-func (s *Service) launchImage(ctx context.Context, id string) (images.Image, error) {
+func (s *Service) launchImage(ctx context.Context, id string) (amiInfo, error) {
 	if id == "" {
-		return images.Image{}, apierr.InvalidParam("MissingParameter", "The request must contain the parameter ImageId")
+		return amiInfo{}, apierr.InvalidParam("MissingParameter", "The request must contain the parameter ImageId")
 	}
 	if !amiIDPattern.MatchString(id) {
-		return images.Image{}, apierr.InvalidParam("InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", id)
+		return amiInfo{}, apierr.InvalidParam("InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", id)
 	}
 	img, err := s.images.Get(ctx, id)
-	if errors.Is(err, images.ErrNotFound) {
-		return img, apierr.InvalidParam("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
+	switch {
+	case errors.Is(err, images.ErrNotFound):
+		return s.launchCustomImage(ctx, id) // amis.go
+	case err != nil:
+		return amiInfo{}, err
+	case img.State != "available":
+		return amiInfo{}, apierr.InvalidParam("InvalidAMIID.Unavailable", "AMI '%s' is %s, and cannot be run", id, img.State)
 	}
-	if err != nil {
-		return img, err
-	}
-	if img.State != "available" {
-		return img, apierr.InvalidParam("InvalidAMIID.Unavailable", "AMI '%s' is %s, and cannot be run", id, img.State)
-	}
-	return img, s.checkLaunchImage(ctx, img) // custom AMIs: region, state and launch permission (amis.go)
+	return quickStartAMI(img), nil
 }
 
 func checkUserData(b64 string) (string, error) {
@@ -385,6 +406,7 @@ func (s *Service) allocate(ctx context.Context, in *api.RunInstancesRequest, l *
 		if r.Hypervisor == "xen" {
 			r.EbsOptimized = false
 		}
+		r.Hibernation = l.hibernation
 		if l.key != nil {
 			r.KeyName, r.PublicKey = l.key.Name, l.key.PublicKey
 		}

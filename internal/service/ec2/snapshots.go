@@ -55,10 +55,6 @@ type snapshotRecord struct {
 	// SharedWith and Public are the createVolumePermission attribute.
 	SharedWith []string `json:"sharedWith,omitempty"`
 	Public     bool     `json:"public,omitempty"`
-	// ImageData is set on the root snapshot of a custom AMI (CreateImage, amis.go): its data is the AMI's
-	// layer in the image store, named by this AMI id, and not chunks of a volume. Such a snapshot cannot be
-	// restored to a volume yet.
-	ImageData string `json:"imageData,omitempty"`
 }
 
 // snapshotIndex is a grant or public index record: where the shared snapshot's record is.
@@ -132,9 +128,6 @@ func (s *Service) restorableSnapshot(ctx context.Context, region, id string) (sn
 	}
 	account := awsctx.From(ctx).Account
 	r, _, err := store.Get[snapshotRecord](ctx, s.st, snapshotKey(account, region, id))
-	if err == nil && r.ImageData != "" {
-		return r, imageSnapshotUnsupported(r)
-	}
 	if err == nil || !errors.Is(err, store.ErrNotFound) {
 		return r, err
 	}
@@ -578,13 +571,23 @@ func (s *Service) CopySnapshot(ctx context.Context, in *api.CopySnapshotRequest)
 	if in.Description == nil {
 		description = fmt.Sprintf("[Copied %s from %s]", src.ID, srcRegion)
 	}
+	r, err := s.copySnapshot(ctx, src, description, tags, encrypted, keyID)
+	if err != nil {
+		return nil, err
+	}
+	return &api.CopySnapshotResult{SnapshotId: str(r.ID), Tags: apiTags(r.Tags)}, nil
+}
+
+// copySnapshot records, in the request's account and region, a completed copy of src sharing its stored data.
+func (s *Service) copySnapshot(ctx context.Context, src snapshotRecord, description string, tags []Tag, encrypted bool, keyID string) (snapshotRecord, error) {
+	rc := awsctx.From(ctx)
 	now := s.clock().UTC()
 	r := snapshotRecord{
 		ID: newID("snap"), OwnerID: rc.Account, Region: rc.Region, DataID: src.DataID, VolumeID: copiedVolumeID,
 		VolumeSize: src.VolumeSize, Description: description, State: snapshotCompleted, Progress: 100,
 		StartTime: now, CompletionTime: now, Encrypted: encrypted, KmsKeyID: keyID, Tags: tags,
 	}
-	err = s.retryTxn(ctx, "The source snapshot", func() ([]store.Op, error) {
+	err := s.retryTxn(ctx, "The source snapshot", func() ([]store.Op, error) {
 		d, drec, err := store.Get[snapshotData](ctx, s.st, dataKey(r.DataID))
 		if errors.Is(err, store.ErrNotFound) || err == nil && d.Deleting {
 			return nil, snapshotNotFound(src.ID)
@@ -600,10 +603,7 @@ func (s *Service) CopySnapshot(ctx context.Context, in *api.CopySnapshotRequest)
 		snapOp, err := store.PutOp(snapshotKey(r.OwnerID, r.Region, r.ID), r, store.Absent)
 		return []store.Op{snapOp, dataOp}, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &api.CopySnapshotResult{SnapshotId: str(r.ID), Tags: apiTags(r.Tags)}, nil
+	return r, err
 }
 
 // createVolumePermission is a permission change as ModifySnapshotAttribute gives it.

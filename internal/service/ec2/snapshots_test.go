@@ -393,9 +393,16 @@ func TestCreateSnapshotsOfAnInstance(t *testing.T) {
 	res := must[*api.Reservation](t)(e.svc.RunInstances(ctx, &api.RunInstancesRequest{ImageId: str(testAMI), InstanceType: str("t2.micro"),
 		MinCount: i32(1), MaxCount: i32(1)}))
 	e.svc.Wait()
-	// The root disk is not an EBS volume and nothing is attached: no volume to snapshot.
+	// Nothing is attached: the root volume is the only one to snapshot, unless it is excluded.
 	out := must[*api.CreateSnapshotsResult](t)(e.svc.CreateSnapshots(ctx, &api.CreateSnapshotsRequest{
 		InstanceSpecification: &api.InstanceSpecification{InstanceId: res.Instances[0].InstanceId}}))
+	e.svc.Wait()
+	root := res.Instances[0].BlockDeviceMappings[0].Ebs.VolumeId
+	if len(out.Snapshots) != 1 || *out.Snapshots[0].VolumeId != *root {
+		t.Fatalf("snapshots %+v, want one of the root volume %s", out.Snapshots, *root)
+	}
+	out = must[*api.CreateSnapshotsResult](t)(e.svc.CreateSnapshots(ctx, &api.CreateSnapshotsRequest{
+		InstanceSpecification: &api.InstanceSpecification{InstanceId: res.Instances[0].InstanceId, ExcludeBootVolume: boolp(true)}}))
 	if out.Snapshots == nil || len(out.Snapshots) != 0 {
 		t.Fatalf("snapshots %+v", out.Snapshots)
 	}

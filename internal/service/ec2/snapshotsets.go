@@ -63,10 +63,9 @@ func (s *Service) freezeVolumes(ctx context.Context, rs []snapshotRecord) (thawA
 	}
 }
 
-// CreateSnapshots snapshots the EBS data volumes attached to an instance, at one moment: one snapshot each,
-// all recorded pending at once, taken together with their filesystems frozen. The root disk of an Overcast
-// instance is not an EBS volume, so it is never in the set and ExcludeBootVolume changes nothing;
-// ExcludeDataVolumeIds leaves volumes out. CopyTagsFromSource=volume gives each snapshot its volume's tags,
+// CreateSnapshots snapshots the EBS volumes attached to an instance, at one moment: one snapshot each,
+// all recorded pending at once, taken together with their filesystems frozen. ExcludeBootVolume leaves the
+// root volume out, ExcludeDataVolumeIds the others named. CopyTagsFromSource=volume gives each snapshot its volume's tags,
 // under those of TagSpecifications.
 func (s *Service) CreateSnapshots(ctx context.Context, in *api.CreateSnapshotsRequest) (*api.CreateSnapshotsResult, error) {
 	if err := s.requireVolumes(); err != nil {
@@ -106,7 +105,10 @@ func (s *Service) CreateSnapshots(ctx context.Context, in *api.CreateSnapshotsRe
 		ops []store.Op
 	)
 	for _, v := range vols {
-		if !attachedTo(v, inst.ID) || slices.Contains(spec.ExcludeDataVolumeIds, v.ID) {
+		if !attachedTo(v, inst.ID) || slices.Contains(spec.ExcludeDataVolumeIds, v.ID) || v.State != volumeInUse {
+			continue
+		}
+		if v.ID == inst.RootVolumeID && spec.ExcludeBootVolume != nil && *spec.ExcludeBootVolume {
 			continue
 		}
 		var tags []Tag

@@ -145,7 +145,7 @@ func TestSnapshotThawsOnError(t *testing.T) {
 	must[*api.StopInstancesResult](t)(e.svc.StopInstances(ctx, &api.StopInstancesRequest{InstanceIds: []string{w.instance}}))
 	e.svc.Wait()
 	out := must[*api.CreateSnapshotsResult](t)(e.svc.CreateSnapshots(ctx, &api.CreateSnapshotsRequest{
-		InstanceSpecification: &api.InstanceSpecification{InstanceId: &w.instance}}))
+		InstanceSpecification: &api.InstanceSpecification{InstanceId: &w.instance, ExcludeBootVolume: boolp(true)}}))
 	e.svc.Wait()
 	if len(out.Snapshots) != 1 || *snapshotState(t, e, *out.Snapshots[0].SnapshotId).State != "completed" {
 		t.Fatalf("snapshots of the stopped instance: %+v", out.Snapshots)
@@ -173,8 +173,10 @@ func TestCreateSnapshotsErrors(t *testing.T) {
 	wantCode(t, err, "InvalidParameterValue")
 	_, err = e.svc.CreateSnapshots(ctx, &api.CreateSnapshotsRequest{InstanceSpecification: spec(w.instance), DryRun: boolp(true)})
 	wantCode(t, err, "DryRunOperation")
-	// An instance with no data volume gets an empty set.
-	out := must[*api.CreateSnapshotsResult](t)(e.svc.CreateSnapshots(ctx, &api.CreateSnapshotsRequest{InstanceSpecification: spec(w.instance)}))
+	// An instance with no data volume gets an empty set without its boot volume.
+	noBoot := spec(w.instance)
+	noBoot.ExcludeBootVolume = boolp(true)
+	out := must[*api.CreateSnapshotsResult](t)(e.svc.CreateSnapshots(ctx, &api.CreateSnapshotsRequest{InstanceSpecification: noBoot}))
 	if out.Snapshots == nil || len(out.Snapshots) != 0 {
 		t.Fatalf("snapshots %+v", out.Snapshots)
 	}

@@ -60,20 +60,24 @@ func (s *Service) StopInstances(ctx context.Context, in *api.StopInstancesReques
 	if err := dryRun(in.DryRun); err != nil {
 		return nil, err
 	}
-	if in.Hibernate != nil && *in.Hibernate {
-		for _, id := range in.InstanceIds {
-			return nil, apierr.InvalidParam("UnsupportedHibernationConfiguration",
-				"The instance '%s' does not have hibernation configured. Hibernation is not supported by Overcast yet.", id)
-		}
+	hibernate, c := in.Hibernate != nil && *in.Hibernate, causeUser
+	if hibernate {
+		c = causeUserHibernate
 	}
-	changes, moved, err := s.changeStates(ctx, in.InstanceIds, opStop, causeUser, func(r *instanceRecord) error {
+	changes, moved, err := s.changeStates(ctx, in.InstanceIds, opStop, c, func(r *instanceRecord) error {
 		if r.DisableApiStop && r.State == stateRunning {
 			return apierr.New(apierr.Conflict, "OperationNotPermitted",
 				"The instance '%s' may not be stopped. Modify its 'disableApiStop' instance attribute and try again.", r.ID)
 		}
+		if hibernate {
+			return s.checkHibernate(ctx, r) // hibernation.go
+		}
 		return nil
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := s.markHibernate(ctx, moved, hibernate); err != nil {
 		return nil, err
 	}
 	grace := stopGrace

@@ -34,7 +34,7 @@ const (
 // creation fails is removed rather than kept in "error"; a deletion that fails leaves it in "error", from
 // which it can be deleted again.
 var volumeTransitions = map[string][]string{
-	volumeCreating:  {volumeAvailable},
+	volumeCreating:  {volumeAvailable, volumeInUse}, // launch volumes are in use once made (launchvolumes.go)
 	volumeAvailable: {volumeInUse, volumeDeleting},
 	volumeInUse:     {volumeAvailable},
 	volumeDeleting:  {volumeError},
@@ -72,6 +72,10 @@ type volumeRecord struct {
 	ClientToken  string              `json:"clientToken,omitempty"`
 	Request      string              `json:"request,omitempty"`
 	Modification *volumeModification `json:"modification,omitempty"` // the latest one
+	// RestoreData and RestoreGiB name the stored snapshot, and its size, that a launch volume still to be made
+	// is restored from (launchvolumes.go).
+	RestoreData string `json:"restoreData,omitempty"`
+	RestoreGiB  int    `json:"restoreGiB,omitempty"`
 	// Attachments has at most one attachment (Multi-Attach is not supported): attachments.go.
 	Attachments []volumeAttachment `json:"attachments,omitempty"`
 }
@@ -175,7 +179,8 @@ func (s *Service) CreateVolume(ctx context.Context, in *api.CreateVolumeRequest)
 		return nil, err
 	}
 	if t.requiresIops && in.Iops == nil {
-		return nil, apierr.InvalidParam("MissingParameter", "The request must contain the parameter iops")
+		// AWS's answer, as its users quote it (kubernetes-sigs/aws-ebs-csi-driver#766).
+		return nil, apierr.InvalidParam("InvalidParameterCombination", "The parameter iops must be specified for %s volumes.", t.name)
 	}
 	var snap *snapshotRecord
 	if id := deref(in.SnapshotId); id != "" {
@@ -371,9 +376,15 @@ func (s *Service) volumeEncryption(ctx context.Context, encryptedParam *bool, ke
 	}
 	switch {
 	case keyParam != nil:
-		key, err := resolveKMSKey(ctx, *keyParam)
+		key, err := s.ebsKey(ctx, *keyParam)
 		return true, key, err
 	case snap != nil && snap.Encrypted && snap.OwnerID == awsctx.From(ctx).Account && snap.Region == awsctx.From(ctx).Region:
+		if s.keys != nil {
+			// The snapshot's key must still be usable to make a volume of it.
+			if _, err := s.ebsKey(ctx, snap.KmsKeyID); err != nil {
+				return false, "", err
+			}
+		}
 		return true, snap.KmsKeyID, nil
 	}
 	key, err := s.defaultKMSKey(ctx)
@@ -860,6 +871,8 @@ func (s *Service) RecoverEBS(ctx context.Context) error {
 	for i, v := range vols {
 		actx := withAccount(ctx, raw[i].Key.Account, raw[i].Key.Region)
 		switch {
+		case v.State == volumeCreating && len(v.Attachments) > 0:
+			// A launch volume: its instance's boot makes it (launchvolumes.go).
 		case v.State == volumeCreating || v.State == volumeDeleting:
 			if err := s.volumes.Delete(actx, v.ID); err != nil && !goneFromHost(err) {
 				errs = append(errs, fmt.Errorf("volume %s: %w", v.ID, err))

@@ -96,6 +96,18 @@ func (m *memVolumes) key(id string) string {
 	return m.keys[id]
 }
 
+// ImportFilesystem and GrowFilesystem let memVolumes make the root volumes of quick-start AMIs.
+func (m *memVolumes) ImportFilesystem(ctx context.Context, snapshotID string, dirs []string, size int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.snapshots[snapshotID]; !ok {
+		m.snapshots[snapshotID] = size
+	}
+	return m.fail["import"]
+}
+
+func (m *memVolumes) GrowFilesystem(ctx context.Context, id string) error { return nil }
+
 func (m *memVolumes) Resize(ctx context.Context, id string, size int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -301,7 +313,7 @@ func TestCreateVolumeRefusesWhatAWSRefuses(t *testing.T) {
 		{"io1 under 4 GiB", api.CreateVolumeRequest{AvailabilityZone: az, Size: i32(3), VolumeType: str("io1"), Iops: i32(100)}, "InvalidParameterValue"},
 		{"io1 over 16 TiB", api.CreateVolumeRequest{AvailabilityZone: az, Size: i32(16385), VolumeType: str("io1"), Iops: i32(1000)}, "InvalidParameterValue"},
 		{"io2 over 64 TiB", api.CreateVolumeRequest{AvailabilityZone: az, Size: i32(65537), VolumeType: str("io2"), Iops: i32(1000)}, "InvalidParameterValue"},
-		{"io1 without iops", api.CreateVolumeRequest{AvailabilityZone: az, Size: i32(100), VolumeType: str("io1")}, "MissingParameter"},
+		{"io1 without iops", api.CreateVolumeRequest{AvailabilityZone: az, Size: i32(100), VolumeType: str("io1")}, "InvalidParameterCombination"},
 		{"io1 over 50 IOPS per GiB", api.CreateVolumeRequest{AvailabilityZone: az, Size: i32(10), VolumeType: str("io1"), Iops: i32(501)}, "InvalidParameterValue"},
 		{"io1 under 100 IOPS", api.CreateVolumeRequest{AvailabilityZone: az, Size: i32(10), VolumeType: str("io1"), Iops: i32(99)}, "InvalidParameterValue"},
 		{"io1 over 64000 IOPS", api.CreateVolumeRequest{AvailabilityZone: az, Size: i32(16000), VolumeType: str("io1"), Iops: i32(64001)}, "InvalidParameterValue"},

@@ -9,6 +9,7 @@
 //	#fake: stop_error=stuck          Stop fails with this message
 //	#fake: exit_after=2s             the machine stops on its own after running this long ("init exited")
 //	#fake: oom_after=2s              as exit_after, with the reason "killed by OOM"
+//	#fake: hibernate_error=no room   Hibernate fails with this message, and the machine runs on
 //
 // It owns nothing outside its own memory.
 package fake
@@ -53,6 +54,7 @@ type machine struct {
 	boots     int                            // tells a timer of an earlier boot from the current one
 	devices   map[string]compute.BlockDevice // attached block devices by guest path
 	mounted   map[string]bool                // guest paths the test says are mounted (SetMounted)
+	asleep    bool                           // hibernated: the next Start resumes (hibernate.go)
 }
 
 // directives reads the #fake: lines of user data.
@@ -111,6 +113,10 @@ func (d *Driver) Start(ctx context.Context, id string) error {
 	dir := directives(m.spec.UserData)
 	if msg, ok := dir["start_error"]; ok {
 		return fmt.Errorf("fake: start %s: %s", id, msg)
+	}
+	if m.asleep {
+		m.resume()
+		return nil
 	}
 	d.nextPID++
 	m.running, m.pid, m.startedAt, m.reason = true, d.nextPID, time.Now(), ""
@@ -220,6 +226,9 @@ func (d *Driver) AttachBlock(ctx context.Context, id string, dev compute.BlockDe
 	m, err := d.get(id)
 	if err != nil {
 		return err
+	}
+	if m.spec.Root != nil && m.spec.Root.GuestPath == dev.GuestPath {
+		return fmt.Errorf("%w: %s is the root volume of %s", compute.ErrDeviceInUse, dev.GuestPath, id)
 	}
 	if old, ok := m.devices[dev.GuestPath]; ok {
 		if old == dev {
@@ -423,4 +432,15 @@ func words(s string) []string {
 		out = append(out, cur.String())
 	}
 	return out
+}
+
+// Spec returns the spec the machine was last defined with.
+func (d *Driver) Spec(id string) (compute.Spec, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m, ok := d.machines[id]
+	if !ok {
+		return compute.Spec{}, false
+	}
+	return m.spec, true
 }

@@ -80,8 +80,12 @@ func (d *Driver) AttachBlock(ctx context.Context, id string, dev compute.BlockDe
 		return err
 	}
 	defer d.lock(id)()
-	if _, err := d.readSpec(id); err != nil {
+	spec, err := d.readSpec(id)
+	if err != nil {
 		return err
+	}
+	if spec.Root != nil && spec.Root.GuestPath == dev.GuestPath {
+		return fmt.Errorf("%w: %s is the root volume of %s", compute.ErrDeviceInUse, dev.GuestPath, id)
 	}
 	devs, err := d.readDevices(id)
 	if err != nil {
@@ -295,13 +299,16 @@ type bootDevices struct {
 	blockIO *ociBlockIO
 }
 
-// ociDevices is the OCI config of a machine's attached devices for one boot. A recorded device whose host
-// node is gone fails the boot: the volume store must give it again.
-func (d *Driver) ociDevices(id string) (bootDevices, error) {
+// ociDevices is the OCI config of a machine's root volume and attached devices for one boot. A recorded
+// device whose host node is gone fails the boot: the volume store must give it again.
+func (d *Driver) ociDevices(spec compute.Spec) (bootDevices, error) {
 	var out bootDevices
-	devs, err := d.readDevices(id)
+	devs, err := d.readDevices(spec.ID)
 	if err != nil {
 		return out, err
+	}
+	if spec.Root != nil {
+		devs = append([]compute.BlockDevice{*spec.Root}, devs...)
 	}
 	for _, dev := range devs {
 		rdev, err := hostDevice(dev.HostPath)

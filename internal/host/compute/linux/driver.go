@@ -45,6 +45,8 @@ type Config struct {
 	// Prefix tells apart the host objects of several Overcast installations (and of tests): cgroups are
 	// made under /overcast-<Prefix>.
 	Prefix string
+	// CRIU is the criu binary that hibernates machines (hibernate.go); "criu" from PATH when empty.
+	CRIU   string
 	Logger *slog.Logger
 }
 
@@ -59,6 +61,8 @@ type Driver struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
+
+	criu criuCheck // hibernate.go
 }
 
 var _ compute.Driver = (*Driver)(nil)
@@ -146,6 +150,7 @@ func checkStatic(path string) error {
 //	init.pid      the init's host pid
 //	devices.json  the attached block devices (blockdev.go)
 //	mount.sock    where the runtime hands over the seccomp notify fd (mountguard.go)
+//	hibernation.json, criu.sh, criu/   a hibernation's record, CRIU's options and its logs (hibernate.go)
 type machineDir string
 
 func (m machineDir) path(name string) string { return filepath.Join(string(m), name) }
@@ -234,19 +239,24 @@ func (d *Driver) Start(ctx context.Context, id string) error {
 		}
 	}
 	m := d.dir(id)
-	if err := d.writeBootData(spec, m); err != nil {
-		return fmt.Errorf("linux: start %s: boot data: %w", id, err)
-	}
-	devices, err := d.ociDevices(id)
+	devices, err := d.ociDevices(spec)
 	if err != nil {
 		return fmt.Errorf("linux: start %s: %w", id, err)
+	}
+	if err := mountRoot(spec, m); err != nil {
+		return fmt.Errorf("linux: start %s: %w", id, err)
+	}
+	if err := d.writeBootData(spec, m); err != nil {
+		unmount(m.rootfs())
+		return fmt.Errorf("linux: start %s: boot data: %w", id, err)
+	}
+	// A hibernated machine resumes instead of booting (hibernate.go); when it cannot, it boots afresh.
+	if d.resume(ctx, spec, m, devices) {
+		return nil
 	}
 	guard, err := listenGuard(m)
 	if err != nil {
-		return fmt.Errorf("linux: start %s: %w", id, err)
-	}
-	if err := mountOverlay(spec.Image.LowerDirs, m); err != nil {
-		guard.wait(0)
+		unmount(m.rootfs())
 		return fmt.Errorf("linux: start %s: %w", id, err)
 	}
 	cfg, err := json.MarshalIndent(d.bundleSpec(spec, m, devices), "", "\t")
@@ -345,13 +355,30 @@ func (d *Driver) writeBootData(spec compute.Spec, m machineDir) error {
 	// Whether the root disk has finished a first boot is recorded on the root disk itself, so that it
 	// follows the disk and not the driver.
 	first := filepath.Join(m.boot(), guestinit.FileFirstBoot)
-	if fileExists(filepath.Join(m.upper(), guestinit.BootFinishedPath(spec.ID))) {
+	if existsIn(m.rootfs(), guestinit.BootFinishedPath(spec.ID)) {
 		if err := os.Remove(first); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 		return nil
 	}
 	return os.WriteFile(first, nil, 0o644)
+}
+
+// existsIn says whether path exists in the tree at root, resolving every link as the machine would, inside
+// that tree: the root disk is the guest's to shape.
+func existsIn(root, path string) bool {
+	dir, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(dir)
+	fd, err := unix.Openat2(dir, strings.TrimPrefix(path, "/"), &unix.OpenHow{
+		Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
 }
 
 // Stop implements compute.Driver.
@@ -422,7 +449,11 @@ func (d *Driver) removeCgroups(id string) {
 	hierarchies = append(hierarchies, "/sys/fs/cgroup")
 	for _, h := range hierarchies {
 		parent := filepath.Join(h, d.cgroupParent())
-		os.Remove(filepath.Join(parent, id))
+		// A cgroup whose last processes are still exiting (in I/O, say) is busy for a moment.
+		dir := filepath.Join(parent, id)
+		for i := 0; i < 100 && errors.Is(os.Remove(dir), unix.EBUSY); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
 		os.Remove(parent) // fails while other machines use it, which is what we want
 	}
 }

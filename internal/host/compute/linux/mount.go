@@ -9,7 +9,24 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/overcast-cloud/overcast/internal/host/compute"
 )
+
+// mountRoot mounts the machine's root disk at rootfs: its root volume when it has one, else an overlay.
+func mountRoot(spec compute.Spec, m machineDir) error {
+	if spec.Root == nil {
+		return mountOverlay(spec.Image.LowerDirs, m)
+	}
+	if mounted(m.rootfs()) {
+		return nil
+	}
+	// Device nodes come from the runtime's /dev; setuid programs (sudo) must work.
+	if err := unix.Mount(spec.Root.HostPath, m.rootfs(), "ext4", unix.MS_NODEV, ""); err != nil {
+		return fmt.Errorf("mount root volume %s at %s: %w", spec.Root.HostPath, m.rootfs(), err)
+	}
+	return nil
+}
 
 // mountOverlay mounts the machine's root disk (its upper directory over the image's lower directories)
 // at rootfs, unless it is mounted already (a start that failed half-way, or a crash).

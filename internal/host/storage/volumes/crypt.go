@@ -22,8 +22,8 @@ import (
 // dataKeySize is an AES-256-XTS key: two AES-256 keys.
 const dataKeySize = 64
 
-// Keys wraps and unwraps volume data keys under a named master key. A KMS service implements it later; FileKeys
-// does for now.
+// Keys wraps and unwraps volume data keys under a named master key. The KMS service implements it
+// (internal/service/kms, VolumeKeys) with key ARNs as key ids; FileKeys is the self-contained one tests use.
 type Keys interface {
 	Wrap(ctx context.Context, keyID string, dataKey []byte) ([]byte, error)
 	Unwrap(ctx context.Context, keyID string, wrapped []byte) ([]byte, error)

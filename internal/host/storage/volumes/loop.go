@@ -58,8 +58,11 @@ func (s *Store) Device(ctx context.Context, id string) (string, error) {
 	return dev, nil
 }
 
-// ReleaseDevice detaches the volume's loop device. A device still in use (mounted, say) is refused with
-// ErrInUse. Releasing a volume without a device does nothing.
+// releaseTries is how many times, 20 ms apart, ReleaseDevice tries again a device that is still in use.
+const releaseTries = 100
+
+// ReleaseDevice detaches the volume's loop device. A device still in use (mounted, say) after two seconds is
+// refused with ErrInUse. Releasing a volume without a device does nothing.
 func (s *Store) ReleaseDevice(ctx context.Context, id string) error {
 	if err := validID(id); err != nil {
 		return err
@@ -83,7 +86,14 @@ func (s *Store) releaseLocked(id string) error {
 		}
 	}
 	if dev != "" {
-		if err := detachLoop(dev, true); err != nil {
+		// A filesystem that a machine's dying mount namespace still holds is let go within moments: the
+		// kernel tears the namespace down after its last process, and a lazy unmount completes then.
+		err := detachLoop(dev, true)
+		for i := 0; errors.Is(err, ErrInUse) && i < releaseTries; i++ {
+			time.Sleep(20 * time.Millisecond)
+			err = detachLoop(dev, true)
+		}
+		if err != nil {
 			return fmt.Errorf("volume %s on %s: %w", id, dev, err)
 		}
 		s.log.Info("volume released its loop device", "volume", id, "device", dev)

@@ -4,6 +4,7 @@
 // Layout under the root:
 //
 //	volumes/<id>.img   the volume's bytes (ciphertext when the volume is encrypted)
+//	bases/<snap>.img   the plain image of an imported filesystem's snapshot, from which restores copy (filesystem.go)
 //	volumes/<id>.json  its metadata: size, wrapped data key, last snapshot; a volume exists when this does
 //	plain/<id>/volume  for an encrypted volume with a device, the FUSE-served plaintext view the loop device uses
 //	tmp/               files being built, renamed into place when complete
@@ -83,7 +84,7 @@ func Open(root string, snaps *snapshots.Store, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range []string{"volumes", "plain", "tmp"} {
+	for _, d := range []string{"volumes", "plain", "tmp", "bases"} {
 		if err := os.MkdirAll(filepath.Join(abs, d), 0o700); err != nil {
 			return nil, fmt.Errorf("volumes: %w", err)
 		}
@@ -405,7 +406,13 @@ func (s *Store) SnapshotStats(ctx context.Context, volumeID, snapshotID string) 
 
 // DeleteSnapshot drops a snapshot; chunks other snapshots use are kept.
 func (s *Store) DeleteSnapshot(ctx context.Context, snapshotID string) error {
-	return s.snaps.Delete(ctx, snapshotID)
+	if err := s.snaps.Delete(ctx, snapshotID); err != nil {
+		return err
+	}
+	if err := os.Remove(s.basePath(snapshotID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("volumes: %w", err)
+	}
+	return nil
 }
 
 // Restore makes a volume of sizeBytes holding the snapshot's contents. A volume restored from an encrypted
@@ -468,7 +475,14 @@ func (s *Store) RestoreEncrypted(ctx context.Context, id string, sizeBytes int64
 	if err != nil {
 		return fmt.Errorf("volumes: %w", err)
 	}
-	err = restoreInto(ctx, f, snap, sizeBytes, from, to)
+	if base, berr := os.Open(s.basePath(snapshotID)); berr == nil {
+		// An imported filesystem's image is still on the host: its data extents are copied in the kernel
+		// rather than decompressed and verified chunk by chunk.
+		err = restoreFromBase(ctx, f, base, sizeBytes, to)
+		base.Close()
+	} else {
+		err = restoreInto(ctx, f, snap, sizeBytes, from, to)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
