@@ -135,6 +135,8 @@ func start(ctx context.Context, o options) (*bench, error) {
 		if url, err = b.startServer(ctx); err != nil {
 			return b, err
 		}
+	} else if err := healthy(url); err != nil {
+		return b, fmt.Errorf("-endpoint %s: %w", url, err)
 	}
 	b.client = ec2.NewFromConfig(sdkConfig(url))
 	return b, nil
@@ -182,11 +184,8 @@ func (b *bench) startServer(ctx context.Context) (string, error) {
 	go func() { _ = b.cmd.Wait(); close(b.exited) }()
 	url := "http://" + addr
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		if resp, err := http.Get(url + "/_overcast/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return url, nil
-			}
+		if healthy(url) == nil {
+			return url, nil
 		}
 		select {
 		case <-b.exited:
@@ -199,6 +198,18 @@ func (b *bench) startServer(ctx context.Context) (string, error) {
 			return "", errors.New("overcast not healthy after 30s")
 		}
 	}
+}
+
+func healthy(url string) error {
+	resp, err := http.Get(url + "/_overcast/health")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("health: %s", resp.Status)
+	}
+	return nil
 }
 
 // pickNetwork chooses a network prefix no installation on this host uses and a public /24 the host does not
@@ -874,25 +885,24 @@ func (b *bench) hibernateTimes(ctx context.Context) error {
 		return err
 	}
 	running := time.Since(t0)
+	fmt.Printf("  %-62s %10s\n", "StopInstances --hibernate -> stopped", fmtMS(stopped))
+	fmt.Printf("  %-62s %10s\n", "StartInstances -> running", fmtMS(running))
 	ip = aws.ToString(inst.PublicIpAddress)
-	for deadline := time.Now().Add(time.Minute); ; {
+	const resumeRow = "StartInstances -> the same counter process counts on (over SSH)"
+	for deadline := time.Now().Add(30 * time.Second); ; {
 		n, err := b.readCounter(ctx, ip, pid)
 		if err == nil && n > before {
-			break
+			fmt.Printf("  %-62s %10s\n", resumeRow, fmtMS(time.Since(t0)))
+			return nil
 		}
 		if time.Now().After(deadline) {
-			fmt.Printf("  %-62s %s\n", "StartInstances -> the counter counts on", fmt.Sprintf("did not resume (was %d; %v)", before, err))
+			fmt.Printf("  %-62s did not resume within 30 s (the counter was at %d; last: %v)\n", resumeRow, before, err)
 			return nil
 		}
 		if err := sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
-	resumed := time.Since(t0)
-	fmt.Printf("  %-62s %10s\n", "StopInstances --hibernate -> stopped", fmtMS(stopped))
-	fmt.Printf("  %-62s %10s\n", "StartInstances -> running", fmtMS(running))
-	fmt.Printf("  %-62s %10s\n", "StartInstances -> the same counter process counts on (over SSH)", fmtMS(resumed))
-	return nil
 }
 
 // readCounter reads the counter, failing unless process pid is still the one counting.

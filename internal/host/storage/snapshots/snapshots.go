@@ -362,8 +362,10 @@ func (s *Store) PutWith(ctx context.Context, id string, src io.ReaderAt, size in
 			dirs[filepath.Dir(s.chunkPath(d))] = true
 		}
 	}
-	for dir := range dirs {
-		if err := syncDir(dir); err != nil {
+	// The new chunks become durable together, before the manifest that names them: one syncfs rather than a
+	// sync per chunk. A crash before it leaves chunks no manifest names, which the next Open sweeps away.
+	if len(dirs) > 0 {
+		if err := s.syncStore(); err != nil {
 			return st, err
 		}
 	}
@@ -414,7 +416,7 @@ func (s *Store) writeChunk(d string, data []byte, compress bool) (int64, error) 
 	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
 		return 0, fmt.Errorf("snapshots: %w", err)
 	}
-	tmp, err := s.writeTemp(body)
+	tmp, err := s.writeTemp(body, false)
 	if err != nil {
 		return 0, err
 	}
@@ -432,7 +434,15 @@ func (s *Store) writeChunk(d string, data []byte, compress bool) (int64, error) 
 	return int64(len(body)), nil
 }
 
+// encode is a chunk's file body. Data whose first 16 KiB do not compress (random or encrypted bytes) is
+// stored raw without trying the rest.
 func encode(data []byte, compress bool) []byte {
+	if compress && len(data) > 64<<10 {
+		var b bytes.Buffer
+		w, _ := flate.NewWriter(&b, flate.BestSpeed)
+		_, _ = w.Write(data[:16<<10])
+		compress = w.Close() == nil && b.Len() < (16<<10)*15/16
+	}
 	if compress {
 		var b bytes.Buffer
 		b.WriteByte(encDeflate)
@@ -478,8 +488,8 @@ func (s *Store) readChunk(d string, dst []byte) error {
 	return nil
 }
 
-// writeTemp writes b to a synced temporary file and returns its path.
-func (s *Store) writeTemp(b []byte) (string, error) {
+// writeTemp writes b to a temporary file, synced when sync is set, and returns its path.
+func (s *Store) writeTemp(b []byte, sync bool) (string, error) {
 	s.mu.Lock()
 	s.tmpSeq++
 	name := fmt.Sprintf("%d-%d", os.Getpid(), s.tmpSeq)
@@ -490,7 +500,7 @@ func (s *Store) writeTemp(b []byte) (string, error) {
 		return "", fmt.Errorf("snapshots: %w", err)
 	}
 	_, err = f.Write(b)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -503,8 +513,21 @@ func (s *Store) writeTemp(b []byte) (string, error) {
 	return p, nil
 }
 
+// syncStore makes everything written to the store's filesystem durable.
+func (s *Store) syncStore() error {
+	f, err := os.Open(s.root)
+	if err != nil {
+		return fmt.Errorf("snapshots: %w", err)
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("snapshots: syncfs: %w", err)
+	}
+	return nil
+}
+
 func (s *Store) writeFileAtomic(path string, b []byte) error {
-	tmp, err := s.writeTemp(b)
+	tmp, err := s.writeTemp(b, true)
 	if err != nil {
 		return err
 	}
