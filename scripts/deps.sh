@@ -19,28 +19,36 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # CRIU hibernates machines. Debian 12's criu (3.17) fails every checkpoint on kernels from 6.13 on, whose vDSO
-# comes in two mappings (CRIU learnt that in 4.1). There, trixie's criu is unpacked, with the C library it
-# was built for, under /usr/local/lib/overcast-criu, and /usr/local/sbin/criu (first in PATH) runs it
-# through that library's loader; its other libraries are Debian 12's.
-if ! criu check >/dev/null 2>&1; then
-  echo "deps: installing CRIU 4 from Debian trixie (the installed criu cannot checkpoint on this kernel)"
+# comes in two mappings (CRIU learnt that in 4.1), and CRIU before 4.2 cannot save a TCP socket on kernels from
+# 6.16 on (checkpoint-restore/criu#2705), sshd's listening one included. There, forky's criu 4.2 is unpacked,
+# with trixie's C library (the oldest it runs on), under /usr/local/lib/overcast-criu, and /usr/local/sbin/criu
+# (first in PATH) runs it through that library's loader; its other libraries are Debian 12's.
+criu_ok() {
+  local v
+  v=$(criu --version 2>/dev/null | sed -n 's/^Version: //p')
+  [ -n "$v" ] && dpkg --compare-versions "$v" ge 4.2 && criu check >/dev/null 2>&1
+}
+if ! criu_ok; then
+  echo "deps: installing CRIU 4.2 from Debian forky (the installed criu cannot checkpoint on this kernel)"
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   mirror=$(grep -rhoE 'https?://[^ ]*/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | sed -n 1p | tr -d ' ' || true)
   mirror=${mirror:-http://deb.debian.org/debian}
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror%/} trixie main" >"$tmp/sources.list"
+  for suite in trixie forky; do
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror%/} $suite main"
+  done >"$tmp/sources.list"
   mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial" "$tmp/debs"
   apt_opts=(-o Dir::Etc::SourceList="$tmp/sources.list" -o Dir::Etc::SourceParts=/dev/null
     -o Dir::State::Lists="$tmp/lists" -o Dir::Cache="$tmp/cache" -o APT::Sandbox::User=root)
   apt-get "${apt_opts[@]}" update -qq
-  (cd "$tmp/debs" && apt-get "${apt_opts[@]}" download -qq criu libcompel1 libc6)
+  (cd "$tmp/debs" && apt-get "${apt_opts[@]}" download -qq criu/forky libcompel1/forky libnet9/forky libnl-3-200/forky libc6/trixie)
   dir=/usr/local/lib/overcast-criu
   rm -rf "$dir" && mkdir -p "$dir"
   for deb in "$tmp"/debs/*.deb; do dpkg-deb -x "$deb" "$dir"; done
   lib=$dir/usr/lib/x86_64-linux-gnu
-  printf '#!/bin/sh\n# Installed by Overcast'"'"'s scripts/deps.sh: trixie'"'"'s CRIU with its own C library.\nexec %s/ld-linux-x86-64.so.2 --library-path %s:/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu %s/usr/sbin/criu "$@"\n' \
+  printf '#!/bin/sh\n# Installed by Overcast'"'"'s scripts/deps.sh: forky'"'"'s CRIU with its own C library.\nexec %s/ld-linux-x86-64.so.2 --library-path %s:/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu %s/usr/sbin/criu "$@"\n' \
     "$lib" "$lib" "$dir" >/usr/local/sbin/criu
   chmod 755 /usr/local/sbin/criu
   hash -r
-  criu check >/dev/null 2>&1 || { echo "deps: criu still cannot checkpoint here:"; criu check; exit 1; }
+  criu_ok || { echo "deps: criu still cannot checkpoint here:"; criu --version; criu check; exit 1; }
 fi

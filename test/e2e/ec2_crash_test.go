@@ -16,7 +16,8 @@ import (
 
 // TestEC2CrashRecovery kills Overcast with SIGKILL while an instance serves a page, starts it again on the
 // same data directory, and finds the instance taken back: running, reachable at the same public address,
-// still filtered by its group. Terminating it then leaves nothing behind.
+// still filtered by its group. An instance with an encrypted root volume (whose plaintext died with the
+// process) is rebooted onto new devices and serves again. Terminating them then leaves nothing behind.
 func TestEC2CrashRecovery(t *testing.T) {
 	testutil.RequiresRoot(t)
 	dir := t.TempDir()
@@ -39,13 +40,28 @@ func TestEC2CrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := aws.ToString(run.Instances[0].InstanceId)
-	if err := ec2.NewInstanceRunningWaiter(c).Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, 3*time.Minute); err != nil {
+	// A second instance has an encrypted root volume, whose plaintext the Overcast process serves; its page
+	// is started at every boot from /etc/rc.local.
+	bootServe := base64.StdEncoding.EncodeToString([]byte("#!/bin/sh\nmkdir -p /www && wget -qO /www/index.html http://169.254.169.254/latest/meta-data/instance-id\n" +
+		"printf '#!/bin/sh\\nbusybox httpd -p 80 -h /www\\n' > /etc/rc.local && chmod +x /etc/rc.local && sync && /etc/rc.local\n"))
+	encRun, err := c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(s.imageID(t, "busybox")), InstanceType: types.InstanceTypeT2Micro,
+		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SecurityGroupIds: []string{aws.ToString(sg.GroupId)}, UserData: aws.String(bootServe),
+		BlockDeviceMappings: []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/xvda"), Ebs: &types.EbsBlockDevice{Encrypted: aws.Bool(true)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	encID := aws.ToString(encRun.Instances[0].InstanceId)
+	if err := ec2.NewInstanceRunningWaiter(c).Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id, encID}}, 3*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	ip := s.describeInstance(t, id).PublicIpAddress
 	page := "http://" + ip + "/"
 	if got := eventually(t, 30*time.Second, func() (string, error) { return httpGet(page, 2*time.Second) }); strings.TrimSpace(got) != id {
 		t.Fatalf("page before the crash: %q", got)
+	}
+	encPage := "http://" + s.describeInstance(t, encID).PublicIpAddress + "/"
+	if got := eventually(t, 30*time.Second, func() (string, error) { return httpGet(encPage, 2*time.Second) }); strings.TrimSpace(got) != encID {
+		t.Fatalf("page of the encrypted-root instance before the crash: %q", got)
 	}
 
 	s.Kill()
@@ -57,6 +73,18 @@ func TestEC2CrashRecovery(t *testing.T) {
 	}
 	if got, err := httpGet(page, 2*time.Second); err != nil || strings.TrimSpace(got) != id {
 		t.Fatalf("page after the crash: %q %v", got, err)
+	}
+	// The encrypted-root instance was rebooted onto new devices: running, its disk intact, serving again.
+	if inst := s2.describeInstance(t, encID); inst.State.Name != "running" {
+		t.Fatalf("the encrypted-root instance after the crash: %+v", inst)
+	}
+	if got, err := eventuallyErr(60*time.Second, func() (string, error) { return httpGet(encPage, 2*time.Second) }); err != nil || strings.TrimSpace(got) != encID {
+		con, _ := c.GetConsoleOutput(ctx, &ec2.GetConsoleOutputInput{InstanceId: &encID, Latest: aws.Bool(true)})
+		out, _ := base64.StdEncoding.DecodeString(aws.ToString(con.Output))
+		t.Fatalf("page of the encrypted-root instance after the crash: %q %v; console:\n%s", got, err, out)
+	}
+	if _, err := c.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{encID}}); err != nil {
+		t.Fatal(err)
 	}
 	// Still filtered: revoking the rule closes the port.
 	if _, err := c.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: sg.GroupId,
@@ -70,8 +98,9 @@ func TestEC2CrashRecovery(t *testing.T) {
 	if _, err := c.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := ec2.NewInstanceTerminatedWaiter(c).Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, 3*time.Minute); err != nil {
+	if err := ec2.NewInstanceTerminatedWaiter(c).Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id, encID}}, 3*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	s2.assertNoHostObjectsFor(t, id)
+	s2.assertNoHostObjectsFor(t, encID)
 }

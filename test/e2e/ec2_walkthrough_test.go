@@ -224,14 +224,20 @@ func httpGet(url string, timeout time.Duration) (string, error) {
 // eventually retries f until it succeeds or the time is up.
 func eventually(t *testing.T, limit time.Duration, f func() (string, error)) string {
 	t.Helper()
+	v, err := eventuallyErr(limit, f)
+	if err != nil {
+		t.Fatalf("not within %s: %v", limit, err)
+	}
+	return v
+}
+
+// eventuallyErr calls f until it succeeds or limit passes, and returns its last answer.
+func eventuallyErr(limit time.Duration, f func() (string, error)) (string, error) {
 	deadline := time.Now().Add(limit)
 	for {
 		v, err := f()
-		if err == nil {
-			return v
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", limit, err)
+		if err == nil || time.Now().After(deadline) {
+			return v, err
 		}
 		time.Sleep(300 * time.Millisecond)
 	}

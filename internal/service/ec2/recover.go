@@ -60,6 +60,13 @@ func (s *Service) recoverInstance(ctx context.Context, key store.Key) error {
 		// running.
 		s.async(ctx, r.ID, func(ctx context.Context) { s.boot(ctx, key) })
 	case stateRunning:
+		if s.runningOnHost(ctx, r.ID) && s.hasEncryptedVolume(ctx, r.ID) {
+			// The plaintext views of its encrypted volumes were served by the process that stopped, and
+			// their devices are gone: the instance is rebooted onto new ones.
+			s.log.Warn("the instance's encrypted volumes lost their devices with the restart; rebooting it", "instance", r.ID)
+			s.async(ctx, r.ID, func(ctx context.Context) { s.rebootOntoNewDevices(ctx, key) })
+			return nil
+		}
 		if s.runningOnHost(ctx, r.ID) {
 			s.log.Info("adopting instance", "instance", r.ID)
 			_, err := s.attach(ctx, &r)
@@ -95,6 +102,54 @@ func (s *Service) recoverInstance(ctx context.Context, key store.Key) error {
 		s.detach(ctx, r.ID)
 	}
 	return nil
+}
+
+// hasEncryptedVolume says whether an encrypted EBS volume is attached to the instance.
+func (s *Service) hasEncryptedVolume(ctx context.Context, id string) bool {
+	if s.volumes == nil {
+		return false
+	}
+	vols, err := s.volumesAttachedTo(ctx, id)
+	if err != nil {
+		return false
+	}
+	for _, v := range vols {
+		if v.Encrypted {
+			return true
+		}
+	}
+	return false
+}
+
+// rebootOntoNewDevices stops a running instance's machine and brings it up again, with its volumes' devices
+// made anew. An instance that cannot come up is recorded stopped, with the reason.
+func (s *Service) rebootOntoNewDevices(ctx context.Context, key store.Key) {
+	r, _, err := store.Get[instanceRecord](ctx, s.st, key)
+	if err != nil || r.State != stateRunning {
+		return
+	}
+	err = s.compute.Stop(ctx, r.ID, 0)
+	if err == nil {
+		err = s.bringUp(ctx, &r)
+	}
+	if err == nil {
+		return
+	}
+	s.log.Error("reboot after restart", "instance", r.ID, "err", err)
+	if _, merr := s.mutateInstance(ctx, key, func(r *instanceRecord) error {
+		if r.State != stateRunning {
+			return errStale
+		}
+		if err := r.move(stateStopping, causeHostLost, hostLostReason+": "+err.Error(), s.clock()); err != nil {
+			return err
+		}
+		return r.move(stateStopped, causeFinished, "", s.clock())
+	}); merr != nil {
+		return
+	}
+	_ = s.compute.Stop(ctx, r.ID, 0)
+	s.detach(ctx, r.ID)
+	s.dropPublicIP(ctx, key)
 }
 
 // recoverWithoutCompute reports truthfully what a host without compute cannot run: every instance that was
