@@ -5,7 +5,7 @@
 # there already.
 set -euo pipefail
 need=()
-for p in runc nftables iproute2 awscli python3-boto3 ca-certificates curl git busybox-static debootstrap openssh-client criu; do
+for p in runc nftables iproute2 awscli python3-boto3 ca-certificates curl git busybox-static debootstrap openssh-client criu gcc libc6-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
@@ -45,9 +45,19 @@ if ! criu_ok; then
   dir=/usr/local/lib/overcast-criu
   rm -rf "$dir" && mkdir -p "$dir"
   for deb in "$tmp"/debs/*.deb; do dpkg-deb -x "$deb" "$dir"; done
-  lib=$dir/usr/lib/x86_64-linux-gnu
-  printf '#!/bin/sh\n# Installed by Overcast'"'"'s scripts/deps.sh: forky'"'"'s CRIU with its own C library.\nexec %s/ld-linux-x86-64.so.2 --library-path %s:/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu %s/usr/sbin/criu "$@"\n' \
-    "$lib" "$lib" "$dir" >/usr/local/sbin/criu
+  rm -f /usr/local/sbin/criu
+  hash -r
+fi
+# The wrapper preloads scripts/criu/prlimit-shim.c (see there why), built again whenever it changes.
+criu_dir=/usr/local/lib/overcast-criu
+shim_src=$(dirname "$0")/criu/prlimit-shim.c
+shim_sum=$(sha256sum "$shim_src" | cut -d' ' -f1)
+if [ -d "$criu_dir" ] && [ "$(cat "$criu_dir/prlimit-shim.sum" 2>/dev/null)" != "$shim_sum" -o ! -x /usr/local/sbin/criu ]; then
+  gcc -O2 -shared -fPIC -Wall -o "$criu_dir/prlimit-shim.so" "$shim_src" -ldl
+  echo "$shim_sum" >"$criu_dir/prlimit-shim.sum"
+  lib=$criu_dir/usr/lib/x86_64-linux-gnu
+  printf '#!/bin/sh\n# Installed by Overcast'"'"'s scripts/deps.sh: forky'"'"'s CRIU with its own C library and the prlimit shim.\nexec %s/ld-linux-x86-64.so.2 --preload %s/prlimit-shim.so --library-path %s:/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu %s/usr/sbin/criu "$@"\n' \
+    "$lib" "$criu_dir" "$lib" "$criu_dir" >/usr/local/sbin/criu
   chmod 755 /usr/local/sbin/criu
   hash -r
   criu_ok || { echo "deps: criu still cannot checkpoint here:"; criu --version; criu check; exit 1; }

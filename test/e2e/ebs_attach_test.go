@@ -10,8 +10,8 @@ import (
 
 // TestEBSAttach walks the AWS CLI through a data volume's life: made in the instances' zone, attached at
 // /dev/sdf, formatted and mounted with sudo by the AMI's default user, refused a detach while mounted,
-// detached, attached to a second instance that reads what the first wrote, and deleted with nothing left on
-// the host.
+// detached, attached to a second instance that reads what the first wrote, detached by force while mounted
+// there, and deleted with nothing left on the host.
 func TestEBSAttach(t *testing.T) {
 	testutil.RequiresRoot(t)
 	requireTool(t, "/usr/bin/aws")
@@ -81,7 +81,16 @@ func TestEBSAttach(t *testing.T) {
 		t.Fatalf("the second instance reads %q", out)
 	}
 
-	// Termination gives the volume back; then it is deleted.
+	// A forced detach takes it even while mounted: the instance's mount goes with it.
+	sshRun(t, pem, target, "sudo mount /dev/xvdf /data")
+	cli(&att, "ec2", "detach-volume", "--volume-id", vol.VolumeId, "--force")
+	cli(nil, "ec2", "wait", "volume-available", "--volume-ids", vol.VolumeId)
+	if out := sshRun(t, pem, target, "mountpoint -q /data || test -e /dev/xvdf || echo unmounted"); strings.TrimSpace(out) != "unmounted" {
+		t.Fatalf("after a forced detach: %q", out)
+	}
+	// Termination gives an attached volume back; then it is deleted.
+	cli(nil, "ec2", "attach-volume", "--volume-id", vol.VolumeId, "--instance-id", second, "--device", "/dev/sdf")
+	cli(nil, "ec2", "wait", "volume-in-use", "--volume-ids", vol.VolumeId)
 	cli(nil, "ec2", "terminate-instances", "--instance-ids", first, second)
 	cli(nil, "ec2", "wait", "instance-terminated", "--instance-ids", first, second)
 	cli(nil, "ec2", "wait", "volume-available", "--volume-ids", vol.VolumeId)

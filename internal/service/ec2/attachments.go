@@ -177,8 +177,8 @@ func (s *Service) rollBackAttach(ctx context.Context, volumeID, instanceID strin
 }
 
 // DetachVolume takes a volume away from its instance. A volume still mounted in the running instance is
-// not detached (AWS would wait until it is unmounted; Force does not change that here): the call fails and
-// the volume stays attached.
+// not detached (AWS would wait until it is unmounted): the call fails and the volume stays attached, unless
+// Force is set, which unmounts it in the instance first, as a forced detach leaves the instance's filesystem.
 func (s *Service) DetachVolume(ctx context.Context, in *api.DetachVolumeRequest) (*api.VolumeAttachment, error) {
 	if err := s.requireVolumes(); err != nil {
 		return nil, err
@@ -217,7 +217,7 @@ func (s *Service) DetachVolume(ctx context.Context, in *api.DetachVolumeRequest)
 		return nil, err
 	}
 	answer := attachmentOut(v.ID, v.Attachments[0])
-	if err := s.detachOnHost(ctx, v.ID, a); err != nil {
+	if err := s.detachOnHost(ctx, v.ID, a, in.Force != nil && *in.Force); err != nil {
 		s.setAttachmentState(ctx, v.ID, a.InstanceID, attachAttached)
 		if errors.Is(err, compute.ErrBusy) {
 			return nil, apierr.New(apierr.Conflict, "VolumeInUse",
@@ -232,11 +232,21 @@ func (s *Service) DetachVolume(ctx context.Context, in *api.DetachVolumeRequest)
 	return &answer, nil
 }
 
+// forceDetacher is a compute driver that can take a device from a machine that has it mounted.
+type forceDetacher interface {
+	ForceDetachBlock(ctx context.Context, id, guestPath string) error
+}
+
 // detachOnHost takes the device from the machine (a machine that is gone has nothing to give back) and
-// releases the volume's block device.
-func (s *Service) detachOnHost(ctx context.Context, volumeID string, a volumeAttachment) error {
+// releases the volume's block device. With force, a device the machine has mounted is taken all the same,
+// where the driver can.
+func (s *Service) detachOnHost(ctx context.Context, volumeID string, a volumeAttachment, force bool) error {
 	guest, _ := guestDevice(a.Device)
-	err := s.compute.DetachBlock(ctx, a.InstanceID, guest)
+	detach := s.compute.DetachBlock
+	if fd, ok := s.compute.(forceDetacher); ok && force {
+		detach = fd.ForceDetachBlock
+	}
+	err := detach(ctx, a.InstanceID, guest)
 	if err != nil && !errors.Is(err, compute.ErrNotAttached) && !errors.Is(err, compute.ErrNotDefined) {
 		return err
 	}

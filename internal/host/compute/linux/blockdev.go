@@ -121,6 +121,17 @@ func (d *Driver) AttachBlock(ctx context.Context, id string, dev compute.BlockDe
 
 // DetachBlock implements compute.Driver.
 func (d *Driver) DetachBlock(ctx context.Context, id, guestPath string) error {
+	return d.detachBlock(ctx, id, guestPath, false)
+}
+
+// ForceDetachBlock takes the device away even while the running machine has it mounted, as a forced EBS
+// detach does: its mounts in the machine are detached lazily first, so the machine's processes that still
+// use the filesystem keep it, and the device is gone from the machine.
+func (d *Driver) ForceDetachBlock(ctx context.Context, id, guestPath string) error {
+	return d.detachBlock(ctx, id, guestPath, true)
+}
+
+func (d *Driver) detachBlock(ctx context.Context, id, guestPath string, force bool) error {
 	defer d.lock(id)()
 	if _, err := d.readSpec(id); err != nil {
 		return err
@@ -141,6 +152,15 @@ func (d *Driver) DetachBlock(ctx context.Context, id, guestPath string) error {
 	if st.Status == "running" {
 		rdev, err := hostDevice(dev.HostPath)
 		if err == nil {
+			if mountedIn(st.Pid, rdev) && force {
+				for _, p := range mountPoints(st.Pid, rdev) {
+					err := inMountNS(st.Pid, func() error { return unix.Unmount(p, unix.MNT_DETACH) })
+					if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+						return fmt.Errorf("linux: force detach %s from %s: unmount %s: %w", guestPath, id, p, err)
+					}
+				}
+				d.log.InfoContext(ctx, "block device unmounted for a forced detach", "instance", id, "device", guestPath)
+			}
 			if mountedIn(st.Pid, rdev) {
 				return fmt.Errorf("%w: %s on %s", compute.ErrBusy, guestPath, id)
 			}
