@@ -29,17 +29,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"io/fs"
-	"math"
-	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -47,14 +40,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/overcast-cloud/overcast/bench/internal/benchkit"
 )
 
 const (
-	imagesDir    = "/var/cache/overcast-e2e/images" // the quick-start AMIs, built once and shared with the e2e tests
 	instanceType = types.InstanceTypeT2Micro
 	guestBin     = "./ebs-guest" // in the default user's home
 )
@@ -76,37 +69,15 @@ func main() {
 	flag.StringVar(&o.endpoint, "endpoint", "", "use this running Overcast (with compute on) instead of starting one")
 	flag.StringVar(&o.dir, "data-dir", "", "with -endpoint: that server's data directory, to measure its snapshot store")
 	flag.Parse()
-	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "bench/ebs runs instances: run it as root")
-		os.Exit(1)
-	}
-	// The first SIGINT/SIGTERM cancels the measurements; later ones are swallowed so cleanup can finish.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	b, err := start(ctx, o)
-	if err == nil {
-		err = b.measure(ctx, o)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench/ebs:", err)
-		b.printLogTail()
-	}
-	if cerr := b.close(); cerr != nil {
-		fmt.Fprintln(os.Stderr, "bench/ebs: cleanup:", cerr)
-		err = errors.Join(err, cerr)
-	}
-	if err != nil {
-		os.Exit(1)
-	}
+	benchkit.Main("bench/ebs", func(ctx context.Context, dir string) (benchkit.Run, error) { return start(ctx, dir, o) })
 }
 
 // bench is one run: the server it talks to, what it made there, and the instance it measures from.
 type bench struct {
-	dir, data, bin, prefix, pool string // prefix and pool are set only for a server this run started
-	cmd                          *exec.Cmd
-	exited                       chan struct{}
-	logPath                      string
-	client                       *ec2.Client
+	o      options
+	data   string           // the server's data directory, when known
+	server *benchkit.Server // nil with -endpoint
+	client *ec2.Client
 
 	ami, az, pem, keyName, group string
 	guest                        string // the guest program, built for the instance
@@ -118,149 +89,31 @@ type bench struct {
 	transportErrs atomic.Int64
 }
 
-// start builds the guest program and, unless o.endpoint is set, Overcast, and runs Overcast with compute on,
-// on a free port with a fresh data directory.
-func start(ctx context.Context, o options) (*bench, error) {
-	dir, err := os.MkdirTemp("", "overcast-bench-ebs-")
-	if err != nil {
-		return nil, err
-	}
-	b := &bench{dir: dir, data: o.dir, bin: filepath.Join(dir, "overcast"), guest: filepath.Join(dir, "ebs-guest"),
-		logPath: filepath.Join(dir, "overcast.log"), pem: filepath.Join(dir, "key.pem")}
-	if err := goBuild(ctx, b.guest, "./bench/ebs/guest"); err != nil {
+// start builds the guest program into dir and, unless o.endpoint is set, Overcast, and runs Overcast from
+// there with compute on, on a free port with a fresh data directory.
+func start(ctx context.Context, dir string, o options) (*bench, error) {
+	b := &bench{o: o, data: o.dir, guest: filepath.Join(dir, "ebs-guest"), pem: filepath.Join(dir, "key.pem")}
+	if err := benchkit.GoBuild(ctx, b.guest, "./bench/ebs/guest"); err != nil {
 		return b, err
 	}
 	url := o.endpoint
 	if url == "" {
-		if url, err = b.startServer(ctx); err != nil {
+		var err error
+		if b.server, err = benchkit.StartServer(ctx, dir, "s"); err != nil {
 			return b, err
 		}
-	} else if err := healthy(url); err != nil {
+		url, b.data = b.server.URL, b.server.Data
+	} else if err := benchkit.Healthy(url); err != nil {
 		return b, fmt.Errorf("-endpoint %s: %w", url, err)
 	}
-	b.client = ec2.NewFromConfig(sdkConfig(url))
+	b.client = ec2.NewFromConfig(benchkit.SDKConfig(url, 2*time.Minute, 0))
 	return b, nil
 }
 
-func goBuild(ctx context.Context, out, pkg string) error {
-	build := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
-	build.Env = append(os.Environ(), "CGO_ENABLED=0") // static: it runs as a machine's init, or inside one
-	if msg, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build %s (run from the repository root): %v\n%s", pkg, err, msg)
-	}
-	return nil
-}
+func (b *bench) Server() *benchkit.Server { return b.server }
 
-func (b *bench) startServer(ctx context.Context) (string, error) {
-	b.data = filepath.Join(b.dir, "data")
-	prefix, pool, err := pickNetwork()
-	if err != nil {
-		return "", err
-	}
-	if err := goBuild(ctx, b.bin, "./cmd/overcast"); err != nil {
-		return "", err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	logFile, err := os.Create(b.logPath)
-	if err != nil {
-		return "", err
-	}
-	defer logFile.Close()
-	b.cmd = exec.Command(b.bin, "serve", "--listen", addr, "--data-dir", b.data, "--compute=on",
-		"--network-prefix", prefix, "--public-pool", pool, "--images-dir", imagesDir, "--log-level", "warn")
-	b.cmd.Stdout, b.cmd.Stderr = logFile, logFile
-	// Its own process group: a Ctrl-C on the terminal reaches only this program, which then cleans up.
-	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := b.cmd.Start(); err != nil {
-		return "", err
-	}
-	b.prefix, b.pool = prefix, pool
-	b.exited = make(chan struct{})
-	go func() { _ = b.cmd.Wait(); close(b.exited) }()
-	url := "http://" + addr
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if healthy(url) == nil {
-			return url, nil
-		}
-		select {
-		case <-b.exited:
-			return "", errors.New("overcast exited at start")
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return "", errors.New("overcast not healthy after 30s")
-		}
-	}
-}
-
-func healthy(url string) error {
-	resp, err := http.Get(url + "/_overcast/health")
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("health: %s", resp.Status)
-	}
-	return nil
-}
-
-// pickNetwork chooses a network prefix no installation on this host uses and a public /24 the host does not
-// route yet.
-func pickNetwork() (prefix, pool string, err error) {
-	routes, _ := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
-	for range 100 {
-		prefix = fmt.Sprintf("s%03d", rand.IntN(1000))
-		n := 1 + rand.IntN(250)
-		pool = fmt.Sprintf("198.19.%d.0/24", n)
-		if fileExists("/var/run/netns/"+prefix+"-core") || fileExists("/sys/fs/cgroup/memory/overcast-"+prefix) ||
-			strings.Contains(string(routes), fmt.Sprintf("198.19.%d.", n)) {
-			continue
-		}
-		return prefix, pool, nil
-	}
-	return "", "", errors.New("no free network prefix and public pool")
-}
-
-// sdkConfig is a root client with retries off and a transport that gives each request its own copy of the
-// body (HOST.md: the SDK closes the body early, and against a fast server the transport then drops calls).
-func sdkConfig(url string) aws.Config {
-	return aws.Config{
-		Region:           "us-east-1",
-		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
-		BaseEndpoint:     aws.String(url),
-		RetryMaxAttempts: 1,
-		HTTPClient:       &http.Client{Timeout: 2 * time.Minute, Transport: ownBody{http.DefaultTransport}},
-	}
-}
-
-// ownBody hands the transport a copy of the request body that nothing else can close.
-type ownBody struct{ next http.RoundTripper }
-
-func (t ownBody) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return t.next.RoundTrip(r)
-	}
-	body, err := io.ReadAll(r.Body)
-	r.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	r = r.Clone(r.Context())
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	r.ContentLength = int64(len(body))
-	return t.next.RoundTrip(r)
-}
-
-func (b *bench) measure(ctx context.Context, o options) error {
+func (b *bench) Measure(ctx context.Context) error {
+	o := b.o
 	t0 := time.Now()
 	if err := b.prepare(ctx); err != nil {
 		return err
@@ -298,17 +151,9 @@ func (b *bench) measure(ctx context.Context, o options) error {
 // prepare finds the Debian AMI, makes a key pair and a security group that lets SSH in, launches the instance
 // and copies the guest program into it.
 func (b *bench) prepare(ctx context.Context) error {
-	for deadline := time.Now().Add(10 * time.Minute); b.ami == ""; {
-		out, err := b.client.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"amazon"},
-			Filters: []types.Filter{{Name: aws.String("name"), Values: []string{"*debian-12*"}}}})
-		if err == nil && len(out.Images) > 0 && out.Images[0].State == types.ImageStateAvailable {
-			b.ami = aws.ToString(out.Images[0].ImageId)
-			break
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return fmt.Errorf("Debian 12 AMI not available: %v", err)
-		}
-		time.Sleep(time.Second)
+	var err error
+	if b.ami, err = benchkit.QuickStartAMI(ctx, b.client, "*debian-12*", "Debian 12", 10*time.Minute); err != nil {
+		return err
 	}
 	name := fmt.Sprintf("bench-ebs-%d", time.Now().UnixNano())
 	key, err := b.client.CreateKeyPair(ctx, &ec2.CreateKeyPairInput{KeyName: aws.String(name)})
@@ -374,7 +219,7 @@ func (b *bench) untilInstance(ctx context.Context, id string, state types.Instan
 				return i, fmt.Errorf("%s terminated: %s", id, aws.ToString(i.StateTransitionReason))
 			}
 		}
-		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+		if err := benchkit.Sleep(ctx, 10*time.Millisecond); err != nil {
 			return types.Instance{}, fmt.Errorf("waiting for %s to be %s: %w", id, state, err)
 		}
 	}
@@ -383,7 +228,7 @@ func (b *bench) untilInstance(ctx context.Context, id string, state types.Instan
 // pollErr passes API errors and cancellation through, and counts and forgives transport errors, which the
 // next poll retries.
 func (b *bench) pollErr(ctx context.Context, err error) error {
-	if err == nil || isAPIError(err) || ctx.Err() != nil {
+	if err == nil || benchkit.IsAPIError(err) || ctx.Err() != nil {
 		return err
 	}
 	b.transportErrs.Add(1)
@@ -404,7 +249,7 @@ func (b *bench) installGuest(ctx context.Context, ip string) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("copying the guest program into %s over SSH: %w", ip, err)
 		}
-		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+		if err := benchkit.Sleep(ctx, 500*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -454,7 +299,7 @@ func (b *bench) untilVolume(ctx context.Context, id string, ok func(types.Volume
 		if out != nil && len(out.Volumes) == 1 && ok(out.Volumes[0]) {
 			return out.Volumes[0], nil
 		}
-		if err := sleep(ctx, 5*time.Millisecond); err != nil {
+		if err := benchkit.Sleep(ctx, 5*time.Millisecond); err != nil {
 			return types.Volume{}, fmt.Errorf("volume %s: %w", id, err)
 		}
 	}
@@ -598,7 +443,8 @@ func (b *bench) attachTimes(ctx context.Context, vol string, cycles int) error {
 	}
 	fmt.Printf("%-64s %5s %10s %10s\n", "attach and detach, 1 GiB gp3 at /dev/sdf (sequential cycles)", "n", "p50", "p99")
 	row := func(name string, d []time.Duration) {
-		fmt.Printf("  %-62s %5d %10s %10s\n", name, len(d), fmtMS(pct(d, 0.50)), fmtMS(pct(d, 0.99)))
+		fmt.Printf("  %-62s %5d %10s %10s\n", name, len(d),
+			benchkit.MS(benchkit.Percentile(d, 0.50)), benchkit.MS(benchkit.Percentile(d, 0.99)))
 	}
 	row("AttachVolume -> attached and /dev/xvdf in the instance", att)
 	row("  AttachVolume -> in-use, attached (DescribeVolumes)", attAPI)
@@ -650,9 +496,9 @@ func (b *bench) snapshotGrowth(ctx context.Context, vol string) error {
 		}
 		growth := "n/a"
 		if before >= 0 {
-			growth = fmtMiB(after - before)
+			growth = benchkit.MiB(after - before)
 		}
-		fmt.Printf("  %-62s %10s %14s\n", s.name, fmtMS(took), growth)
+		fmt.Printf("  %-62s %10s %14s\n", s.name, benchkit.MS(took), growth)
 	}
 	fmt.Println("  (store growth: du of <data-dir>/snapshots/chunks; the store keeps 1 MiB chunks, deflated when that helps)")
 	fmt.Println()
@@ -684,7 +530,7 @@ func (b *bench) snapshot(ctx context.Context, vol string) (time.Duration, error)
 				return 0, fmt.Errorf("snapshot %s failed: %s", id, aws.ToString(s.StateMessage))
 			}
 		}
-		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+		if err := benchkit.Sleep(ctx, 10*time.Millisecond); err != nil {
 			return 0, fmt.Errorf("snapshot %s: %w", id, err)
 		}
 	}
@@ -792,7 +638,7 @@ func (b *bench) createImageTimes(ctx context.Context) error {
 		if noReboot {
 			name = "CreateImage -> available, NoReboot"
 		}
-		fmt.Printf("  %-62s %10s\n", name, fmtMS(time.Since(t0)))
+		fmt.Printf("  %-62s %10s\n", name, benchkit.MS(time.Since(t0)))
 	}
 	fmt.Println()
 	_, err := b.untilInstance(ctx, b.inst, types.InstanceStateNameRunning)
@@ -819,7 +665,7 @@ func (b *bench) untilImage(ctx context.Context, id string) error {
 				return fmt.Errorf("image %s is %s: %s", id, i.State, reason)
 			}
 		}
-		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+		if err := benchkit.Sleep(ctx, 10*time.Millisecond); err != nil {
 			return fmt.Errorf("image %s: %w", id, err)
 		}
 	}
@@ -861,7 +707,7 @@ func (b *bench) hibernateTimes(ctx context.Context) error {
 		return err
 	}
 	pid = strings.TrimSpace(pid)
-	if err := sleep(ctx, time.Second); err != nil {
+	if err := benchkit.Sleep(ctx, time.Second); err != nil {
 		return err
 	}
 	before, err := b.readCounter(ctx, ip, pid)
@@ -885,21 +731,21 @@ func (b *bench) hibernateTimes(ctx context.Context) error {
 		return err
 	}
 	running := time.Since(t0)
-	fmt.Printf("  %-62s %10s\n", "StopInstances --hibernate -> stopped", fmtMS(stopped))
-	fmt.Printf("  %-62s %10s\n", "StartInstances -> running", fmtMS(running))
+	fmt.Printf("  %-62s %10s\n", "StopInstances --hibernate -> stopped", benchkit.MS(stopped))
+	fmt.Printf("  %-62s %10s\n", "StartInstances -> running", benchkit.MS(running))
 	ip = aws.ToString(inst.PublicIpAddress)
 	const resumeRow = "StartInstances -> the same counter process counts on (over SSH)"
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		n, err := b.readCounter(ctx, ip, pid)
 		if err == nil && n > before {
-			fmt.Printf("  %-62s %10s\n", resumeRow, fmtMS(time.Since(t0)))
+			fmt.Printf("  %-62s %10s\n", resumeRow, benchkit.MS(time.Since(t0)))
 			return nil
 		}
 		if time.Now().After(deadline) {
 			fmt.Printf("  %-62s did not resume within 30 s (the counter was at %d; last: %v)\n", resumeRow, before, err)
 			return nil
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := benchkit.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -921,19 +767,16 @@ func (b *bench) sshRetry(ctx context.Context, ip, command string) (string, error
 		if err == nil || time.Now().After(deadline) {
 			return out, err
 		}
-		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+		if err := benchkit.Sleep(ctx, 500*time.Millisecond); err != nil {
 			return "", err
 		}
 	}
 }
 
-// close deletes, through the API, everything the run made: instances, then the volumes they released,
-// images, snapshots, the key pair and the group. Then it stops a server it started, runs `overcast cleanup`
-// and deletes the temporary directory once nothing is mounted under it.
-func (b *bench) close() error {
-	if b == nil {
-		return nil
-	}
+// Close deletes, through the API, everything the run made: instances, then the volumes they released,
+// images, snapshots, the key pair and the group. Then it stops a server it started and runs `overcast
+// cleanup`.
+func (b *bench) Close() error {
 	var errs []error
 	note := func(what string, err error) {
 		if err != nil {
@@ -942,7 +785,7 @@ func (b *bench) close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	if b.client != nil && (b.cmd == nil || b.running()) {
+	if b.client != nil && (b.server == nil || b.server.Running()) {
 		if len(b.instances) > 0 {
 			_, err := b.client.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: b.instances})
 			if err == nil {
@@ -985,82 +828,10 @@ func (b *bench) close() error {
 			note("delete security group", err)
 		}
 	}
-	if b.cmd != nil {
-		if b.running() {
-			_ = b.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-b.exited:
-			case <-time.After(20 * time.Second):
-				_ = b.cmd.Process.Kill()
-				<-b.exited
-			}
+	if b.server != nil {
+		if err := b.server.Stop(); err != nil {
+			errs = append(errs, err)
 		}
-		out, err := exec.Command(b.bin, "cleanup", "--data-dir", b.data, "--network-prefix", b.prefix).CombinedOutput()
-		if err != nil {
-			note("overcast cleanup", fmt.Errorf("%v: %s", err, out))
-		}
-	}
-	if mounts, _ := os.ReadFile("/proc/mounts"); bytes.Contains(mounts, []byte(b.dir)) {
-		note("temporary directory", fmt.Errorf("mounts under %s remain; leaving it in place", b.dir))
-	} else if loops, _ := exec.Command("losetup", "-a").Output(); bytes.Contains(loops, []byte(b.dir)) {
-		note("temporary directory", fmt.Errorf("loop devices still use %s; leaving it in place", b.dir))
-	} else {
-		note("temporary directory", os.RemoveAll(b.dir))
 	}
 	return errors.Join(errs...)
-}
-
-func (b *bench) running() bool {
-	select {
-	case <-b.exited:
-		return false
-	default:
-		return b.exited != nil
-	}
-}
-
-// printLogTail shows the end of the server's log after a failure.
-func (b *bench) printLogTail() {
-	if b == nil {
-		return
-	}
-	data, err := os.ReadFile(b.logPath)
-	if err != nil || len(data) == 0 {
-		return
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	fmt.Fprintf(os.Stderr, "last lines of the overcast log:\n%s\n", strings.Join(lines[max(0, len(lines)-30):], "\n"))
-}
-
-func isAPIError(err error) bool {
-	var api smithy.APIError
-	return errors.As(err, &api)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
-}
-
-// pct is the nearest-rank percentile: with 20 samples, p99 is the largest.
-func pct(d []time.Duration, p float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[max(0, int(math.Ceil(p*float64(len(s))))-1)]
-}
-
-func fmtMS(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
-
-func fmtMiB(bytes int64) string { return fmt.Sprintf("%.1f MiB", float64(bytes)/(1<<20)) }
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

@@ -20,33 +20,24 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/smithy-go"
+
+	"github.com/overcast-cloud/overcast/bench/internal/benchkit"
 )
 
-const (
-	imagesDir = "/var/cache/overcast-e2e/images" // the quick-start AMIs, built once and shared with the e2e tests
-	poll      = 10 * time.Millisecond
-)
+const poll = 10 * time.Millisecond
 
 // userData serves the instance's own id, read from the metadata service, on port 80.
 const userData = `#!/bin/sh
@@ -55,172 +46,51 @@ until wget -q -O /tmp/www/index.html http://169.254.169.254/latest/meta-data/ins
 busybox httpd -p 80 -h /tmp/www
 `
 
+type options struct {
+	launches, fleet, batch, concurrency int
+	duration                            time.Duration
+}
+
 func main() {
-	launches := flag.Int("n", 20, "sequential launches for the lifecycle timings")
-	fleet := flag.Int("fleet", 100, "idle instances for the memory and DescribeInstances measurements")
-	batch := flag.Int("batch", 20, "instances per RunInstances call when launching the fleet (the server allows 20)")
-	concurrency := flag.Int("concurrency", 10, "concurrent DescribeInstances clients")
-	duration := flag.Duration("duration", 10*time.Second, "how long to run DescribeInstances")
+	var o options
+	flag.IntVar(&o.launches, "n", 20, "sequential launches for the lifecycle timings")
+	flag.IntVar(&o.fleet, "fleet", 100, "idle instances for the memory and DescribeInstances measurements")
+	flag.IntVar(&o.batch, "batch", 20, "instances per RunInstances call when launching the fleet (the server allows 20)")
+	flag.IntVar(&o.concurrency, "concurrency", 10, "concurrent DescribeInstances clients")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run DescribeInstances")
 	flag.Parse()
-	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "bench/ec2 runs instances: run it as root")
-		os.Exit(1)
-	}
-	// The first SIGINT/SIGTERM cancels the measurements; later ones are swallowed so cleanup can finish.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	b, err := start(ctx)
-	if err == nil {
-		err = b.measure(ctx, *launches, *fleet, *batch, *concurrency, *duration)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench/ec2:", err)
-		if b != nil {
-			b.printLogTail()
-		}
-	}
-	if b != nil {
-		if cerr := b.close(); cerr != nil {
-			fmt.Fprintln(os.Stderr, "bench/ec2: cleanup:", cerr)
-			err = errors.Join(err, cerr)
-		}
-	}
-	if err != nil {
-		os.Exit(1)
-	}
+	benchkit.Main("bench/ec2", func(ctx context.Context, dir string) (benchkit.Run, error) { return start(ctx, dir, o) })
 }
 
 // bench is one Overcast server of this run and what it launched.
 type bench struct {
-	dir, data, bin, prefix, pool string
-	url                          string
-	cmd                          *exec.Cmd
-	exited                       chan struct{}
-	logPath                      string
-	client                       *ec2.Client
-	ami                          string
-	live                         map[string]bool // instances to terminate when done
-	transportErrs                atomic.Int64    // failed lifecycle calls that were polled or retried again
+	o             options
+	server        *benchkit.Server
+	client        *ec2.Client
+	ami           string
+	live          map[string]bool // instances to terminate when done
+	transportErrs atomic.Int64    // failed lifecycle calls that were polled or retried again
 }
 
-// start builds Overcast and runs it with compute on, on a free port with a fresh data directory.
-func start(ctx context.Context) (*bench, error) {
-	dir, err := os.MkdirTemp("", "overcast-bench-ec2-")
-	if err != nil {
-		return nil, err
-	}
-	b := &bench{dir: dir, data: filepath.Join(dir, "data"), bin: filepath.Join(dir, "overcast"),
-		logPath: filepath.Join(dir, "overcast.log"), live: map[string]bool{}}
-	b.prefix, b.pool, err = pickNetwork()
-	if err != nil {
+// start builds Overcast into dir and runs it with compute on, on a free port with a fresh data directory.
+func start(ctx context.Context, dir string, o options) (*bench, error) {
+	b := &bench{o: o, live: map[string]bool{}}
+	var err error
+	if b.server, err = benchkit.StartServer(ctx, dir, "b"); err != nil {
 		return b, err
 	}
-	build := exec.CommandContext(ctx, "go", "build", "-o", b.bin, "./cmd/overcast")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0") // static: the binary is also each machine's init
-	if out, err := build.CombinedOutput(); err != nil {
-		return b, fmt.Errorf("build (run from the repository root): %v\n%s", err, out)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return b, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	logFile, err := os.Create(b.logPath)
-	if err != nil {
-		return b, err
-	}
-	defer logFile.Close()
-	b.cmd = exec.Command(b.bin, "serve", "--listen", addr, "--data-dir", b.data, "--compute=on",
-		"--network-prefix", b.prefix, "--public-pool", b.pool, "--images-dir", imagesDir, "--log-level", "warn")
-	b.cmd.Stdout, b.cmd.Stderr = logFile, logFile
-	// Its own process group: a Ctrl-C on the terminal reaches only this program, which then cleans up.
-	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := b.cmd.Start(); err != nil {
-		return b, err
-	}
-	b.exited = make(chan struct{})
-	go func() { _ = b.cmd.Wait(); close(b.exited) }()
-	url := "http://" + addr
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if resp, err := http.Get(url + "/_overcast/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		select {
-		case <-b.exited:
-			return b, errors.New("overcast exited at start")
-		case <-ctx.Done():
-			return b, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return b, errors.New("overcast not healthy after 30s")
-		}
-	}
-	b.url = url
-	b.client = ec2.NewFromConfig(sdkConfig(url, 4))
+	b.client = ec2.NewFromConfig(benchkit.SDKConfig(b.server.URL, 30*time.Second, 4))
 	return b, nil
 }
 
-// pickNetwork chooses a network prefix no installation on this host uses and a public /24 the host does not
-// route yet.
-func pickNetwork() (prefix, pool string, err error) {
-	routes, _ := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
-	for range 100 {
-		prefix = fmt.Sprintf("b%03d", rand.IntN(1000))
-		n := 1 + rand.IntN(250)
-		pool = fmt.Sprintf("198.19.%d.0/24", n)
-		if fileExists("/var/run/netns/"+prefix+"-core") || fileExists("/sys/fs/cgroup/memory/overcast-"+prefix) ||
-			strings.Contains(string(routes), fmt.Sprintf("198.19.%d.", n)) {
-			continue
-		}
-		return prefix, pool, nil
-	}
-	return "", "", errors.New("no free network prefix and public pool")
-}
+func (b *bench) Server() *benchkit.Server { return b.server }
 
-// sdkConfig is a root client with retries off and a transport that gives each request its own copy of the
-// body (HOST.md: the SDK closes the body early, and against a fast server the transport then drops calls).
-func sdkConfig(url string, conns int) aws.Config {
-	return aws.Config{
-		Region:           "us-east-1",
-		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
-		BaseEndpoint:     aws.String(url),
-		RetryMaxAttempts: 1,
-		HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: ownBody{&http.Transport{
-			MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
-		}}},
-	}
-}
-
-// ownBody hands the transport a copy of the request body that nothing else can close.
-type ownBody struct{ next http.RoundTripper }
-
-func (t ownBody) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return t.next.RoundTrip(r)
-	}
-	body, err := io.ReadAll(r.Body)
-	r.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	r = r.Clone(r.Context())
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	r.ContentLength = int64(len(body))
-	return t.next.RoundTrip(r)
-}
-
-func (b *bench) measure(ctx context.Context, launches, fleet, batch, concurrency int, duration time.Duration) error {
+func (b *bench) Measure(ctx context.Context) error {
 	if err := b.prepare(ctx); err != nil {
 		return err
 	}
 	var toRunning, toPage, toGone []time.Duration
-	for i := range launches {
+	for i := range b.o.launches {
 		id, took, err := b.launchToRunning(ctx)
 		if err != nil {
 			return fmt.Errorf("launch %d: %w", i+1, err)
@@ -232,7 +102,7 @@ func (b *bench) measure(ctx context.Context, launches, fleet, batch, concurrency
 		}
 		toGone = append(toGone, gone)
 	}
-	for i := range launches {
+	for i := range b.o.launches {
 		id, took, err := b.launchToPage(ctx)
 		if err != nil {
 			return fmt.Errorf("page launch %d: %w", i+1, err)
@@ -244,21 +114,23 @@ func (b *bench) measure(ctx context.Context, launches, fleet, batch, concurrency
 		}
 		toGone = append(toGone, gone)
 	}
-	fmt.Printf("EC2 on this host: busybox AMI, t3.nano, network prefix %s, public pool %s\n\n", b.prefix, b.pool)
+	fmt.Printf("EC2 on this host: busybox AMI, t3.nano, network prefix %s, public pool %s\n\n",
+		b.server.Prefix, b.server.Pool)
 	fmt.Printf("%-52s %5s %10s %10s\n", "lifecycle (sequential, one instance at a time)", "n", "p50", "p99")
 	row := func(name string, d []time.Duration) {
-		fmt.Printf("%-52s %5d %10s %10s\n", name, len(d), fmtMS(pct(d, 0.50)), fmtMS(pct(d, 0.99)))
+		fmt.Printf("%-52s %5d %10s %10s\n", name, len(d),
+			benchkit.MS(benchkit.Percentile(d, 0.50)), benchkit.MS(benchkit.Percentile(d, 0.99)))
 	}
 	row("RunInstances -> running (DescribeInstances)", toRunning)
 	row("RunInstances -> user-data page on the public IP", toPage)
 	row("TerminateInstances -> every host object gone", toGone)
 	fmt.Println()
 
-	if err := b.fleetMemory(ctx, fleet, batch); err != nil {
+	if err := b.fleetMemory(ctx, b.o.fleet, b.o.batch); err != nil {
 		return err
 	}
 	fmt.Println()
-	if err := b.describeLoad(ctx, fleet, concurrency, duration); err != nil {
+	if err := b.describeLoad(ctx, b.o.fleet, b.o.concurrency, b.o.duration); err != nil {
 		return err
 	}
 	if n := b.transportErrs.Load(); n > 0 {
@@ -269,17 +141,9 @@ func (b *bench) measure(ctx context.Context, launches, fleet, batch, concurrency
 
 // prepare finds the busybox AMI and opens port 80 in the default security group.
 func (b *bench) prepare(ctx context.Context) error {
-	for deadline := time.Now().Add(5 * time.Minute); b.ami == ""; {
-		out, err := b.client.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"amazon"},
-			Filters: []types.Filter{{Name: aws.String("name"), Values: []string{"*busybox*"}}}})
-		if err == nil && len(out.Images) > 0 && out.Images[0].State == types.ImageStateAvailable {
-			b.ami = aws.ToString(out.Images[0].ImageId)
-			break
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return fmt.Errorf("busybox AMI not available: %v", err)
-		}
-		time.Sleep(time.Second)
+	var err error
+	if b.ami, err = benchkit.QuickStartAMI(ctx, b.client, "*busybox*", "busybox", 5*time.Minute); err != nil {
+		return err
 	}
 	groups, err := b.client.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{
 		Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{"default"}}}})
@@ -307,7 +171,7 @@ func (b *bench) run(ctx context.Context, count int, userData string) ([]string, 
 		in.UserData = aws.String(base64.StdEncoding.EncodeToString([]byte(userData)))
 	}
 	out, err := b.client.RunInstances(ctx, in)
-	if err != nil && !isAPIError(err) && ctx.Err() == nil {
+	if err != nil && !benchkit.IsAPIError(err) && ctx.Err() == nil {
 		b.transportErrs.Add(1)
 		out, err = b.client.RunInstances(ctx, in)
 	}
@@ -330,7 +194,7 @@ func (b *bench) run(ctx context.Context, count int, userData string) ([]string, 
 func (b *bench) instances(ctx context.Context, ids []string) ([]types.Instance, error) {
 	out, err := b.client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids})
 	if err != nil {
-		if isAPIError(err) || ctx.Err() != nil {
+		if benchkit.IsAPIError(err) || ctx.Err() != nil {
 			return nil, err
 		}
 		b.transportErrs.Add(1)
@@ -363,7 +227,7 @@ func (b *bench) untilRunning(ctx context.Context, id string, needIP bool) (types
 				return got[0], fmt.Errorf("%s is %s: %s", id, got[0].State.Name, aws.ToString(got[0].StateTransitionReason))
 			}
 		}
-		if err := sleep(ctx, poll); err != nil {
+		if err := benchkit.Sleep(ctx, poll); err != nil {
 			return types.Instance{}, fmt.Errorf("%s not running: %w", id, err)
 		}
 	}
@@ -411,7 +275,7 @@ func (b *bench) launchToPage(ctx context.Context) (string, time.Duration, error)
 		if time.Now().After(deadline) {
 			return id, 0, fmt.Errorf("%s did not serve its id within a minute: %s", url, last)
 		}
-		if err := sleep(ctx, poll); err != nil {
+		if err := benchkit.Sleep(ctx, poll); err != nil {
 			return id, 0, err
 		}
 	}
@@ -434,15 +298,15 @@ func get(c *http.Client, url string) (string, error) {
 // directory.
 func (b *bench) hostObjects(id string) []string {
 	var left []string
-	if ns := "/var/run/netns/" + b.prefix + "-" + id; fileExists(ns) {
+	if ns := "/var/run/netns/" + b.server.Prefix + "-" + id; benchkit.FileExists(ns) {
 		left = append(left, ns)
 	}
 	if mounts, _ := os.ReadFile("/proc/mounts"); bytes.Contains(mounts, []byte(id)) {
 		left = append(left, "mount")
 	}
-	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/overcast-" + b.prefix + "/" + id)
+	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/overcast-" + b.server.Prefix + "/" + id)
 	left = append(left, cgroups...)
-	if dir := filepath.Join(b.data, "instances", id); fileExists(dir) {
+	if dir := filepath.Join(b.server.Data, "instances", id); benchkit.FileExists(dir) {
 		left = append(left, dir)
 	}
 	return left
@@ -452,13 +316,13 @@ func (b *bench) hostObjects(id string) []string {
 func (b *bench) terminateToGone(ctx context.Context, id string) (time.Duration, error) {
 	before := b.hostObjects(id)
 	if !slices.ContainsFunc(before, func(s string) bool { return strings.HasPrefix(s, "/var/run/netns/") }) ||
-		!slices.Contains(before, "mount") || !slices.Contains(before, filepath.Join(b.data, "instances", id)) ||
+		!slices.Contains(before, "mount") || !slices.Contains(before, filepath.Join(b.server.Data, "instances", id)) ||
 		!slices.ContainsFunc(before, func(s string) bool { return strings.HasPrefix(s, "/sys/fs/cgroup/") }) {
 		return 0, fmt.Errorf("a running instance should have a netns, a mount, cgroups and a machine dir; found %v", before)
 	}
 	t0 := time.Now()
 	_, err := b.client.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
-	if err != nil && !isAPIError(err) && ctx.Err() == nil {
+	if err != nil && !benchkit.IsAPIError(err) && ctx.Err() == nil {
 		b.transportErrs.Add(1)
 		_, err = b.client.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
 	}
@@ -476,7 +340,7 @@ func (b *bench) terminateToGone(ctx context.Context, id string) (time.Duration, 
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("still on the host a minute after TerminateInstances: %v", left)
 		}
-		if err := sleep(ctx, poll); err != nil {
+		if err := benchkit.Sleep(ctx, poll); err != nil {
 			return 0, err
 		}
 	}
@@ -485,7 +349,7 @@ func (b *bench) terminateToGone(ctx context.Context, id string) (time.Duration, 
 // fleetMemory launches fleet idle instances and reports what they cost in memory.
 func (b *bench) fleetMemory(ctx context.Context, fleet, batch int) error {
 	availBefore := meminfo("MemAvailable")
-	rssBefore := statusKB(b.cmd.Process.Pid, "VmRSS")
+	rssBefore := statusKB(b.server.PID(), "VmRSS")
 	t0 := time.Now()
 	var ids []string
 	for len(ids) < fleet {
@@ -512,23 +376,23 @@ func (b *bench) fleetMemory(ctx context.Context, fleet, batch int) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d of %d instances running after 5 minutes", running, fleet)
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := benchkit.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
 	}
 	launched := time.Since(t0)
 	// Let first boots settle so the figures are of idle machines; the server's CPU meanwhile is its idle cost.
 	const settle = 5 * time.Second
-	cpu0 := processCPU(b.cmd.Process.Pid)
-	if err := sleep(ctx, settle); err != nil {
+	cpu0 := processCPU(b.server.PID())
+	if err := benchkit.Sleep(ctx, settle); err != nil {
 		return err
 	}
-	idleCPU := processCPU(b.cmd.Process.Pid) - cpu0
+	idleCPU := processCPU(b.server.PID()) - cpu0
 
 	var usage, rss, cache, outside, initAnon, initFile int64
 	var outsideProcs []string
 	for _, id := range ids {
-		cg := filepath.Join("/sys/fs/cgroup/memory/overcast-"+b.prefix, id)
+		cg := filepath.Join("/sys/fs/cgroup/memory/overcast-"+b.server.Prefix, id)
 		u, err := readInt(filepath.Join(cg, "memory.usage_in_bytes"))
 		if err != nil {
 			return fmt.Errorf("memory cgroup of %s: %w", id, err)
@@ -538,40 +402,40 @@ func (b *bench) fleetMemory(ctx context.Context, fleet, batch int) error {
 		rss += stat["total_rss"]
 		cache += stat["total_cache"]
 		// The init should be inside the cgroup; count it if it is not, since then the cgroup misses it.
-		pid, _ := readInt(filepath.Join(b.data, "instances", id, "init.pid"))
+		pid, _ := readInt(filepath.Join(b.server.Data, "instances", id, "init.pid"))
 		initAnon += statusKB(int(pid), "RssAnon") * 1024
 		initFile += statusKB(int(pid), "RssFile") * 1024
-		if pid > 0 && memoryCgroup(int(pid)) != "/overcast-"+b.prefix+"/"+id {
+		if pid > 0 && memoryCgroup(int(pid)) != "/overcast-"+b.server.Prefix+"/"+id {
 			outside += statusKB(int(pid), "VmRSS") * 1024
 			outsideProcs = append(outsideProcs, fmt.Sprintf("init of %s[%d] in %s", id, pid, memoryCgroup(int(pid))))
 		}
 	}
 	// Host-side helpers (a runtime left running, say) name the data directory on their command line.
-	helpers, helperRSS := helperProcesses(b.data, b.cmd.Process.Pid, "/overcast-"+b.prefix+"/")
+	helpers, helperRSS := helperProcesses(b.server.Data, b.server.PID(), "/overcast-"+b.server.Prefix+"/")
 	outside += helperRSS
 	outsideProcs = append(outsideProcs, helpers...)
 	availAfter := meminfo("MemAvailable")
-	rssAfter := statusKB(b.cmd.Process.Pid, "VmRSS")
+	rssAfter := statusKB(b.server.PID(), "VmRSS")
 	n := int64(fleet)
 	fmt.Printf("memory with %d idle instances (all running %.1f s after the first RunInstances, %d per call)\n",
 		fleet, launched.Seconds(), batch)
-	fmt.Printf("  %-50s %s (%s before the fleet)\n", "overcast server RSS", fmtMiB(rssAfter*1024), fmtMiB(rssBefore*1024))
-	fmt.Printf("  %-50s %s (rss %s, cache %s)\n", "per instance: memory cgroup usage_in_bytes, mean", fmtMiB(usage/n), fmtMiB(rss/n), fmtMiB(cache/n))
+	fmt.Printf("  %-50s %s (%s before the fleet)\n", "overcast server RSS", benchkit.MiB(rssAfter*1024), benchkit.MiB(rssBefore*1024))
+	fmt.Printf("  %-50s %s (rss %s, cache %s)\n", "per instance: memory cgroup usage_in_bytes, mean", benchkit.MiB(usage/n), benchkit.MiB(rss/n), benchkit.MiB(cache/n))
 	// The init is the overcast binary; its file pages are shared by every machine, so only RssAnon is its own.
-	fmt.Printf("  %-50s %s anon, %s file (shared)\n", "per instance: RSS of its init (overcast), mean", fmtMiB(initAnon/n), fmtMiB(initFile/n))
-	fmt.Printf("  %-50s %s (%d processes in all)\n", "per instance: RSS outside its cgroup, mean", fmtMiB(outside/n), len(outsideProcs))
+	fmt.Printf("  %-50s %s anon, %s file (shared)\n", "per instance: RSS of its init (overcast), mean", benchkit.MiB(initAnon/n), benchkit.MiB(initFile/n))
+	fmt.Printf("  %-50s %s (%d processes in all)\n", "per instance: RSS outside its cgroup, mean", benchkit.MiB(outside/n), len(outsideProcs))
 	for _, p := range outsideProcs[:min(5, len(outsideProcs))] {
 		fmt.Printf("  %-50s %s\n", "", p)
 	}
 	drop := (availBefore - availAfter) * 1024
-	fmt.Printf("  %-50s %s (%s per instance)\n", "host MemAvailable drop", fmtMiB(drop), fmtMiB(drop/n))
+	fmt.Printf("  %-50s %s (%s per instance)\n", "host MemAvailable drop", benchkit.MiB(drop), benchkit.MiB(drop/n))
 	fmt.Printf("  %-50s %.1f ms/s\n", "server CPU while the fleet idles", float64(idleCPU.Microseconds())/1000/settle.Seconds())
 	return nil
 }
 
 // describeLoad runs DescribeInstances (every instance, one page) from concurrency clients for duration.
 func (b *bench) describeLoad(ctx context.Context, fleet, concurrency int, duration time.Duration) error {
-	client := ec2.NewFromConfig(sdkConfig(b.url, concurrency))
+	client := ec2.NewFromConfig(benchkit.SDKConfig(b.server.URL, 30*time.Second, concurrency))
 	first, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{})
 	if err != nil {
 		return fmt.Errorf("warm-up DescribeInstances: %w", err)
@@ -594,7 +458,7 @@ func (b *bench) describeLoad(ctx context.Context, fleet, concurrency int, durati
 		firstErr  atomic.Value
 		wg        sync.WaitGroup
 	)
-	pid := b.cmd.Process.Pid
+	pid := b.server.PID()
 	deadline := time.Now().Add(duration)
 	cpu0 := processCPU(pid)
 	t0 := time.Now()
@@ -629,7 +493,8 @@ func (b *bench) describeLoad(ctx context.Context, fleet, concurrency int, durati
 		fmt.Printf("  %-50s %s\n", "first error", e)
 	}
 	fmt.Printf("  %-50s %.1f req/s\n", "throughput", float64(len(latencies))/elapsed.Seconds())
-	fmt.Printf("  %-50s p50 %s, p99 %s\n", "latency", fmtMS(pct(latencies, 0.50)), fmtMS(pct(latencies, 0.99)))
+	fmt.Printf("  %-50s p50 %s, p99 %s\n", "latency",
+		benchkit.MS(benchkit.Percentile(latencies, 0.50)), benchkit.MS(benchkit.Percentile(latencies, 0.99)))
 	if len(latencies) > 0 {
 		fmt.Printf("  %-50s %.2f ms per request (%.0f%% of one core; the SDK's decoding takes the rest)\n", "server CPU",
 			float64(cpu.Microseconds())/1000/float64(len(latencies)), 100*cpu.Seconds()/elapsed.Seconds())
@@ -637,13 +502,12 @@ func (b *bench) describeLoad(ctx context.Context, fleet, concurrency int, durati
 	return nil
 }
 
-// close terminates what is left, stops the server, removes every host object with `overcast cleanup`, and
-// deletes the temporary directory once nothing is mounted under it.
-func (b *bench) close() error {
+// Close terminates what is left, stops the server and removes every host object with `overcast cleanup`.
+func (b *bench) Close() error {
 	var errs []error
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	if b.client != nil && len(b.live) > 0 && b.running() {
+	if b.client != nil && len(b.live) > 0 && b.server.Running() {
 		var ids []string
 		for id := range b.live {
 			ids = append(ids, id)
@@ -657,74 +521,11 @@ func (b *bench) close() error {
 			}
 		}
 	}
-	if b.cmd != nil && b.running() {
-		_ = b.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-b.exited:
-		case <-time.After(20 * time.Second):
-			_ = b.cmd.Process.Kill()
-			<-b.exited
-		}
-	}
-	if fileExists(b.bin) && b.prefix != "" {
-		if out, err := exec.Command(b.bin, "cleanup", "--data-dir", b.data, "--network-prefix", b.prefix).CombinedOutput(); err != nil {
-			errs = append(errs, fmt.Errorf("overcast cleanup: %v: %s", err, out))
-		}
-	}
-	if mounts, _ := os.ReadFile("/proc/mounts"); bytes.Contains(mounts, []byte(b.dir)) {
-		errs = append(errs, fmt.Errorf("mounts under %s remain; leaving it in place", b.dir))
-	} else if err := os.RemoveAll(b.dir); err != nil {
+	if err := b.server.Stop(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
-
-func (b *bench) running() bool {
-	select {
-	case <-b.exited:
-		return false
-	default:
-		return b.exited != nil
-	}
-}
-
-// printLogTail shows the end of the server's log after a failure.
-func (b *bench) printLogTail() {
-	data, err := os.ReadFile(b.logPath)
-	if err != nil || len(data) == 0 {
-		return
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	fmt.Fprintf(os.Stderr, "last lines of the overcast log:\n%s\n", strings.Join(lines[max(0, len(lines)-30):], "\n"))
-}
-
-func isAPIError(err error) bool {
-	var api smithy.APIError
-	return errors.As(err, &api)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
-}
-
-// pct is the nearest-rank percentile: with 20 samples, p99 is the largest.
-func pct(d []time.Duration, p float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[max(0, int(math.Ceil(p*float64(len(s))))-1)]
-}
-
-func fmtMS(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
-
-func fmtMiB(bytes int64) string { return fmt.Sprintf("%.1f MiB", float64(bytes)/(1<<20)) }
 
 // processCPU is the user+system CPU time a process has used, from /proc; zero when unknown.
 func processCPU(pid int) time.Duration {
@@ -815,9 +616,4 @@ func helperProcesses(dir string, server int, cgroupParent string) ([]string, int
 		}
 	}
 	return names, rss
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
