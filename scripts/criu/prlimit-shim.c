@@ -5,13 +5,16 @@
  * the kernel then wants CAP_SYS_RESOURCE, which root lacks on hosts whose capability bounding set drops it
  * (the development and CI machines do), so every machine running a process of a non-root user failed to
  * hibernate. Reading limits needs no privilege in /proc/<pid>/limits, so when the kernel refuses a read,
- * the answer is taken from there. Writes, and every other failure, are left as they were.
+ * the answer is taken from there. Writes, and every other failure, are left as they were. CRIU makes the
+ * call through syscall(2), so that is interposed too, as prlimit and prlimit64 are.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 
 /* struct rlimit and struct rlimit64 are the same on x86_64; sys/resource.h is not included so that these
@@ -100,4 +103,31 @@ int prlimit(pid_t pid, int resource, const struct rlimit *new_limit, struct rlim
 int prlimit64(pid_t pid, int resource, const struct rlimit *new_limit, struct rlimit *old)
 {
 	return shim("prlimit64", pid, resource, new_limit, old);
+}
+
+typedef long (*syscall_fn)(long, ...);
+
+long syscall(long number, ...)
+{
+	syscall_fn real = (syscall_fn)dlsym(RTLD_NEXT, "syscall");
+	long a[6], r;
+	va_list ap;
+	int i, saved;
+
+	va_start(ap, number);
+	for (i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	r = real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+	if (number != SYS_prlimit64 || r == 0 || errno != EPERM || a[0] == 0 || a[2] != 0 || a[3] == 0)
+		return r;
+	saved = errno;
+	if (limits_from_proc((pid_t)a[0], (int)a[1], (struct rlimit *)a[3]) == 0)
+		return 0;
+	errno = saved;
+	return r;
 }
