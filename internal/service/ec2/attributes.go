@@ -3,6 +3,8 @@ package ec2
 import (
 	"context"
 	"encoding/base64"
+	"errors"
+	"slices"
 	"strconv"
 
 	api "github.com/overcast-cloud/overcast/api/ec2"
@@ -21,6 +23,9 @@ func (s *Service) ModifyInstanceAttribute(ctx context.Context, in *api.ModifyIns
 	cur, err := s.getInstance(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if len(in.BlockDeviceMappings) > 0 {
+		return &wire.Empty{}, s.modifyDeleteOnTermination(ctx, cur, in.BlockDeviceMappings)
 	}
 	ch, err := attributeChange(in)
 	if err != nil {
@@ -104,6 +109,52 @@ func (s *Service) ModifyInstanceAttribute(ctx context.Context, in *api.ModifyIns
 		}
 	}
 	return &wire.Empty{}, nil
+}
+
+// modifyDeleteOnTermination sets DeleteOnTermination of the instance's volumes at the mappings' devices.
+func (s *Service) modifyDeleteOnTermination(ctx context.Context, r instanceRecord, bdms []api.InstanceBlockDeviceMappingSpecification) error {
+	if s.volumes == nil {
+		return apierr.InvalidParam("InvalidInstanceAttributeValue", "The instance '%s' has no EBS volumes on this host.", r.ID)
+	}
+	vols, err := s.volumesAttachedTo(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	type change struct {
+		volumeID            string
+		deleteOnTermination bool
+	}
+	var changes []change
+	for _, m := range bdms {
+		dev := deref(m.DeviceName)
+		guest, ok := guestDevice(dev)
+		i := slices.IndexFunc(vols, func(v volumeRecord) bool {
+			g, _ := guestDevice(v.Attachments[0].Device)
+			return ok && g == guest
+		})
+		if i < 0 {
+			return apierr.InvalidParam("InvalidInstanceAttributeValue", "No device is currently mapped at %s", dev)
+		}
+		if m.Ebs == nil || m.Ebs.DeleteOnTermination == nil {
+			continue
+		}
+		if id := deref(m.Ebs.VolumeId); id != "" && id != vols[i].ID {
+			return apierr.InvalidParam("InvalidInstanceAttributeValue", "The volume %s is not mapped at %s", id, dev)
+		}
+		changes = append(changes, change{vols[i].ID, *m.Ebs.DeleteOnTermination})
+	}
+	for _, c := range changes {
+		if _, err := s.mutateVolume(ctx, c.volumeID, func(v *volumeRecord) error {
+			if len(v.Attachments) != 1 || v.Attachments[0].InstanceID != r.ID {
+				return errStale
+			}
+			v.Attachments[0].DeleteOnTermination = c.deleteOnTermination
+			return nil
+		}); err != nil && !errors.Is(err, errStale) {
+			return err
+		}
+	}
+	return nil
 }
 
 // attrChange is a ModifyInstanceAttribute request, whichever of its two forms the caller used.
@@ -219,6 +270,11 @@ func (s *Service) DescribeInstanceAttribute(ctx context.Context, in *api.Describ
 		out.RootDeviceName = val(rootDevice)
 	case "blockDeviceMapping":
 		out.BlockDeviceMappings = full.BlockDeviceMappings
+		if mappings, err := s.instanceMappings(ctx); err != nil {
+			return nil, err
+		} else if m, ok := mappings[r.ID]; ok && out.BlockDeviceMappings != nil {
+			out.BlockDeviceMappings = m
+		}
 		if out.BlockDeviceMappings == nil {
 			out.BlockDeviceMappings = []api.InstanceBlockDeviceMapping{}
 		}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	api "github.com/overcast-cloud/overcast/api/ec2"
+	"github.com/overcast-cloud/overcast/api/wire"
 )
 
 func (e *ebsEnv) runWith(t *testing.T, ctx context.Context, bdms ...api.BlockDeviceMapping) (api.Instance, error) {
@@ -160,4 +161,30 @@ func TestRegisterImageFromSnapshot(t *testing.T) {
 	_, err = e.svc.RegisterImage(ctx, &api.RegisterImageRequest{Name: str("unknown snapshot"), RootDeviceName: str("/dev/xvda"),
 		BlockDeviceMappings: []api.BlockDeviceMapping{{DeviceName: str("/dev/xvda"), Ebs: &api.EbsBlockDevice{SnapshotId: str("snap-0123456789abcdef0")}}}})
 	wantCode(t, err, "InvalidSnapshot.NotFound")
+}
+
+// ModifyInstanceAttribute changes DeleteOnTermination; DescribeInstanceAttribute shows every mapping.
+func TestModifyDeleteOnTermination(t *testing.T) {
+	e, ctx := newEBSEnv(t), context.Background()
+	inst, err := e.runWith(t, ctx, api.BlockDeviceMapping{DeviceName: str("/dev/sdf"), Ebs: &api.EbsBlockDevice{VolumeSize: i32(1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := *inst.InstanceId
+	must[*wire.Empty](t)(e.svc.ModifyInstanceAttribute(ctx, &api.ModifyInstanceAttributeRequest{InstanceId: &id,
+		BlockDeviceMappings: []api.InstanceBlockDeviceMappingSpecification{{DeviceName: str("/dev/xvda"),
+			Ebs: &api.EbsInstanceBlockDeviceSpecification{DeleteOnTermination: boolp(false)}}}}))
+	attr := must[*api.InstanceAttribute](t)(e.svc.DescribeInstanceAttribute(ctx, &api.DescribeInstanceAttributeRequest{InstanceId: &id,
+		Attribute: str("blockDeviceMapping")}))
+	if len(attr.BlockDeviceMappings) != 2 || *attr.BlockDeviceMappings[0].DeviceName != "/dev/xvda" ||
+		*attr.BlockDeviceMappings[0].Ebs.DeleteOnTermination || !*attr.BlockDeviceMappings[1].Ebs.DeleteOnTermination {
+		t.Fatalf("blockDeviceMapping = %+v", attr.BlockDeviceMappings)
+	}
+	_, err = e.svc.ModifyInstanceAttribute(ctx, &api.ModifyInstanceAttributeRequest{InstanceId: &id,
+		BlockDeviceMappings: []api.InstanceBlockDeviceMappingSpecification{{DeviceName: str("/dev/sdz"),
+			Ebs: &api.EbsInstanceBlockDeviceSpecification{DeleteOnTermination: boolp(false)}}}})
+	wantCode(t, err, "InvalidInstanceAttributeValue")
+	must[*api.TerminateInstancesResult](t)(e.svc.TerminateInstances(ctx, &api.TerminateInstancesRequest{InstanceIds: []string{id}}))
+	e.svc.Wait()
+	e.wantAvailable(t, ctx, *inst.BlockDeviceMappings[0].Ebs.VolumeId)
 }
