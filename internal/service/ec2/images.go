@@ -49,9 +49,6 @@ func (s *Service) DescribeImages(ctx context.Context, in *api.DescribeImagesRequ
 	}
 	var cands []candidate
 	for _, img := range all {
-		if img.Custom {
-			continue // shown through its record, in its region, to whom may see it
-		}
 		ai := imageOut(img)
 		cands = append(cands, candidate{ai, tagFields(imageFields(ai), nil, in.Filters), amazonOwner, true, nil})
 	}

@@ -7,24 +7,15 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // writeTar writes the tree at dir as an uncompressed tar stream, in lexical order, with numeric owners (a
 // root filesystem's user names mean nothing on the host). Hard links stay hard links; sockets are skipped
 // (nothing can be restored from one). Access and change times are left out so they do not change the digest.
 func writeTar(ctx context.Context, w io.Writer, dir string) error {
-	return writeTarMode(ctx, w, dir, false)
-}
-
-// writeTarMode is writeTar; with diff set, dir is an overlayfs upper directory and its whiteouts are written
-// as OCI whiteouts (see writeDiffTar).
-func writeTarMode(ctx context.Context, w io.Writer, dir string, diff bool) error {
 	tw := tar.NewWriter(w)
 	type inode struct{ dev, ino uint64 }
 	seen := map[inode]string{}
@@ -68,12 +59,6 @@ func writeTarMode(ctx context.Context, w io.Writer, dir string, diff bool) error
 		case m.IsDir():
 			hdr.Typeflag = tar.TypeDir
 			hdr.Name += "/"
-			if diff && isOpaque(p) {
-				if err := tw.WriteHeader(hdr); err != nil {
-					return err
-				}
-				return tw.WriteHeader(whiteoutHeader(hdr, filepath.ToSlash(rel)+"/.wh..wh..opq"))
-			}
 		case m.IsRegular():
 			key := inode{uint64(st.Dev), st.Ino}
 			if first, ok := seen[key]; ok && st.Nlink > 1 {
@@ -102,9 +87,6 @@ func writeTarMode(ctx context.Context, w io.Writer, dir string, diff bool) error
 			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, target
 		case m&fs.ModeNamedPipe != 0:
 			hdr.Typeflag = tar.TypeFifo
-		case diff && m&fs.ModeCharDevice != 0 && st.Rdev == 0:
-			// An overlayfs whiteout: the file was deleted from a lower layer.
-			return tw.WriteHeader(whiteoutHeader(hdr, path.Join(path.Dir(hdr.Name), ".wh."+path.Base(hdr.Name))))
 		case m&fs.ModeDevice != 0:
 			hdr.Typeflag = tar.TypeBlock
 			if m&fs.ModeCharDevice != 0 {
@@ -121,16 +103,4 @@ func writeTarMode(ctx context.Context, w io.Writer, dir string, diff bool) error
 		return err
 	}
 	return tw.Close()
-}
-
-// whiteoutHeader is an empty regular file named name, with the times and owner of hdr.
-func whiteoutHeader(hdr *tar.Header, name string) *tar.Header {
-	return &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Uid: hdr.Uid, Gid: hdr.Gid, ModTime: hdr.ModTime, Format: tar.FormatPAX}
-}
-
-// isOpaque reports whether an overlayfs directory hides what lower layers have at its path.
-func isOpaque(p string) bool {
-	buf := make([]byte, 8)
-	n, err := unix.Lgetxattr(p, overlayOpaqueXattr, buf)
-	return err == nil && n == 1 && buf[0] == 'y'
 }

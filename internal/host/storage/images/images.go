@@ -1,6 +1,8 @@
-// Package images is the content store behind AMIs (and, later, ECR repositories): OCI image layouts of
-// content-addressed blobs under the data directory, and the root filesystems unpacked from them that machines
-// use as overlay lower directories. It builds the quick-start AMIs offline from Debian packages.
+// Package images is the content store behind the quick-start AMIs (and, later, ECR repositories): an OCI
+// image layout of content-addressed blobs under the data directory, and the root filesystems unpacked from it,
+// which the EC2 service imports as the AMIs' root snapshots (and hosts without EBS volumes boot as overlay
+// lower directories). It builds the quick-start AMIs offline from Debian packages. Custom AMIs are not kept
+// here: they are EBS snapshots (internal/service/ec2/amis.go).
 package images
 
 import (
@@ -24,10 +26,8 @@ type Image struct {
 	Progress  int       // 0..100 while pending
 	Created   time.Time // when the build finished
 	Digest    string    // the manifest digest in the content store
-	LowerDirs []string  // unpacked root filesystem, topmost first
+	LowerDirs []string  // the unpacked root filesystem (one directory)
 	HasSSH    bool      // the image runs sshd
-	// Custom is set for images made from a machine (Commit, Alias) rather than a quick-start recipe.
-	Custom bool
 }
 
 // Catalog is what the EC2 service needs of the image store.

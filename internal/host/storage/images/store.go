@@ -38,8 +38,7 @@ type Options struct {
 // Store is the image store under one directory:
 //
 //	oci-layout, index.json, blobs/sha256/<hex>   an OCI image layout (manifests, configs, layers)
-//	rootfs/<manifest hex>/                         unpacked root filesystems, used as overlay lower dirs
-//	layers/<layer hex>/                            custom images' own layers, unpacked alone in overlayfs form (commit.go)
+//	rootfs/<manifest hex>/                         unpacked root filesystems (root snapshots are made of them)
 //	tmp/<name>.<random>/                           builds and unpacks in progress (renamed into rootfs/)
 //	cache/<name>/                                  kept across builds (debootstrap's packages)
 //	locks/<name>.lock, locks/index.lock            flocks shared by every process using the store
@@ -135,23 +134,18 @@ func baseImage(r Recipe) Image {
 	}
 }
 
-// List returns every image the store offers, whatever its state: the quick-start images in recipe order,
-// then the custom images (commit.go) in the order they were made.
+// List returns every image the store offers, whatever its state, in recipe order.
 func (s *Store) List(ctx context.Context) ([]Image, error) {
 	if err := s.refresh(); err != nil {
 		return nil, err
 	}
-	custom, err := s.customImages()
-	if err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Image, 0, len(s.recipes)+len(custom))
+	out := make([]Image, 0, len(s.recipes))
 	for _, r := range s.recipes {
 		out = append(out, s.entries[r.Name].img)
 	}
-	return append(out, custom...), nil
+	return out, nil
 }
 
 // Get returns the image with the given AMI id.
@@ -160,17 +154,9 @@ func (s *Store) Get(ctx context.Context, id string) (Image, error) {
 		return Image{}, err
 	}
 	s.mu.Lock()
-	e := s.lookup(id)
-	var img Image
-	if e != nil {
-		img = e.img
-	}
-	s.mu.Unlock()
-	if e != nil {
-		return img, nil
-	}
-	if img, ok, err := s.findCustom(id); ok || err != nil {
-		return img, err
+	defer s.mu.Unlock()
+	if e := s.lookup(id); e != nil {
+		return e.img, nil
 	}
 	return Image{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 }

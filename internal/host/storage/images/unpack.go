@@ -25,13 +25,6 @@ import (
 // symlinks point at "/" or "../.." (an ECR push can carry anything) cannot write outside it.
 // It returns the layer's diff id: the digest of the uncompressed tar stream.
 func unpackLayer(ctx context.Context, r io.Reader, root string) (diffID string, err error) {
-	return unpackLayerMode(ctx, r, root, false)
-}
-
-// unpackLayerMode is unpackLayer; with overlay set, root is a layer of its own rather than the merge of all
-// layers, and whiteouts are kept in overlayfs form (a 0/0 character device, the opaque xattr) for the kernel
-// to apply when root is an overlay lower directory.
-func unpackLayerMode(ctx context.Context, r io.Reader, root string, overlay bool) (diffID string, err error) {
 	br := bufio.NewReader(r)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
@@ -50,7 +43,7 @@ func unpackLayerMode(ctx context.Context, r io.Reader, root string, overlay bool
 		return "", &os.PathError{Op: "open", Path: root, Err: err}
 	}
 	defer unix.Close(rootfd)
-	u := unpacker{rootfd: rootfd, root: root, overlay: overlay}
+	u := unpacker{rootfd: rootfd, root: root}
 	tr := tar.NewReader(r)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -83,10 +76,9 @@ func unpackLayerMode(ctx context.Context, r io.Reader, root string, overlay bool
 }
 
 type unpacker struct {
-	rootfd  int
-	root    string
-	dirs    []dirTime
-	overlay bool // keep whiteouts in overlayfs form
+	rootfd int
+	root   string
+	dirs   []dirTime
 }
 
 type dirTime struct {
@@ -106,9 +98,6 @@ func (u *unpacker) entry(hdr *tar.Header, body io.Reader) error {
 	}
 	defer unix.Close(pfd)
 
-	if u.overlay && strings.HasPrefix(base, ".wh.") {
-		return u.overlayWhiteout(pfd, base)
-	}
 	if base == ".wh..wh..opq" {
 		return u.clearDir(pfd)
 	}
