@@ -19,6 +19,7 @@ import (
 
 	"github.com/overcast-cloud/overcast/internal/clock"
 	"github.com/overcast-cloud/overcast/internal/host/compute/guestinit"
+	computelinux "github.com/overcast-cloud/overcast/internal/host/compute/linux"
 	"github.com/overcast-cloud/overcast/internal/store/bolt"
 )
 
@@ -41,6 +42,9 @@ func main() {
 	case "guest-init":
 		// The machine's PID 1: this same binary, bind-mounted into every instance.
 		os.Exit(guestinit.Main(os.Args[2:]))
+	case computelinux.MountGuardHolderCommand:
+		// Hidden: keeps a machine's seccomp notify fd across restarts (internal/host/compute/linux/guardholder.go).
+		os.Exit(computelinux.MountGuardHolderMain(os.Args[2:]))
 	case "version":
 		fmt.Println("overcast", version)
 	case "-h", "--help", "help":

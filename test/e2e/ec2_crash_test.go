@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +19,9 @@ import (
 
 // TestEC2CrashRecovery kills Overcast with SIGKILL while an instance serves a page, starts it again on the
 // same data directory, and finds the instance taken back: running, reachable at the same public address,
-// still filtered by its group. An instance with an encrypted root volume (whose plaintext died with the
-// process) is rebooted onto new devices and serves again. Terminating them then leaves nothing behind.
+// still filtered by its group, and root in it mounts a volume attached after the crash (the mount guard's
+// holder kept the seccomp notify fd). An instance with an encrypted root volume (whose plaintext died with
+// the process) is rebooted onto new devices and serves again. Terminating them then leaves nothing behind.
 func TestEC2CrashRecovery(t *testing.T) {
 	testutil.RequiresRoot(t)
 	dir := t.TempDir()
@@ -33,7 +37,11 @@ func TestEC2CrashRecovery(t *testing.T) {
 		IpProtocol: aws.String("tcp"), FromPort: aws.Int32(80), ToPort: aws.Int32(80), CidrIp: aws.String("0.0.0.0/0")}); err != nil {
 		t.Fatal(err)
 	}
-	serve := base64.StdEncoding.EncodeToString([]byte("#!/bin/sh\nmkdir -p /www && wget -qO /www/index.html http://169.254.169.254/latest/meta-data/instance-id && busybox httpd -p 80 -h /www\n"))
+	// It also formats and mounts the volume it will be given after the crash, and publishes the outcome.
+	serve := base64.StdEncoding.EncodeToString([]byte("#!/bin/sh\nmkdir -p /www && wget -qO /www/index.html http://169.254.169.254/latest/meta-data/instance-id && busybox httpd -p 80 -h /www\n" +
+		"(while [ ! -b /dev/xvdf ]; do sleep 0.2; done; mke2fs /dev/xvdf >/dev/null 2>&1; mkdir -p /data\n" +
+		" if mount -t ext2 /dev/xvdf /data; then echo kept > /data/f; r=mounted-$(cat /data/f); umount /data; else r=mount-failed; fi\n" +
+		" echo $r > /www/m.tmp && mv /www/m.tmp /www/mount.txt) &\n"))
 	run, err := c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(s.imageID(t, "busybox")), InstanceType: types.InstanceTypeT2Micro,
 		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SecurityGroupIds: []string{aws.ToString(sg.GroupId)}, UserData: aws.String(serve)})
 	if err != nil {
@@ -74,6 +82,20 @@ func TestEC2CrashRecovery(t *testing.T) {
 	if got, err := httpGet(page, 2*time.Second); err != nil || strings.TrimSpace(got) != id {
 		t.Fatalf("page after the crash: %q %v", got, err)
 	}
+	vol, err := c.CreateVolume(ctx, &ec2.CreateVolumeInput{AvailabilityZone: run.Instances[0].Placement.AvailabilityZone,
+		Size: aws.Int32(1), VolumeType: types.VolumeTypeGp3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ec2.NewVolumeAvailableWaiter(c).Wait(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{*vol.VolumeId}}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AttachVolume(ctx, &ec2.AttachVolumeInput{VolumeId: vol.VolumeId, InstanceId: &id, Device: aws.String("/dev/sdf")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := eventually(t, 60*time.Second, func() (string, error) { return httpGet(page+"mount.txt", 2*time.Second) }); strings.TrimSpace(got) != "mounted-kept" {
+		t.Fatalf("mount in the instance after the crash: %q", got)
+	}
 	// The encrypted-root instance was rebooted onto new devices: running, its disk intact, serving again.
 	if inst := s2.describeInstance(t, encID); inst.State.Name != "running" {
 		t.Fatalf("the encrypted-root instance after the crash: %+v", inst)
@@ -103,4 +125,18 @@ func TestEC2CrashRecovery(t *testing.T) {
 	}
 	s2.assertNoHostObjectsFor(t, id)
 	s2.assertNoHostObjectsFor(t, encID)
+	if err := ec2.NewVolumeAvailableWaiter(c).Wait(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{*vol.VolumeId}}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteVolume(ctx, &ec2.DeleteVolumeInput{VolumeId: vol.VolumeId}); err != nil {
+		t.Fatal(err)
+	}
+	// The mount guards' holders ended with their machines.
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if cmdline, _ := os.ReadFile(p); bytes.Contains(cmdline, []byte("mount-guard-holder")) &&
+			(bytes.Contains(cmdline, []byte(id)) || bytes.Contains(cmdline, []byte(encID))) {
+			t.Errorf("a mount guard holder is left: %s", bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}))
+		}
+	}
 }

@@ -63,6 +63,8 @@ type Driver struct {
 	locks map[string]*sync.Mutex
 
 	criu criuCheck // hibernate.go
+
+	guards guardServers // guardholder.go
 }
 
 var _ compute.Driver = (*Driver)(nil)
@@ -117,6 +119,7 @@ func New(cfg Config) (*Driver, error) {
 	if err := os.MkdirAll(d.runcRoot, 0o700); err != nil {
 		return nil, fmt.Errorf("linux: %w", err)
 	}
+	d.adoptGuards()
 	return d, nil
 }
 
@@ -150,6 +153,7 @@ func checkStatic(path string) error {
 //	init.pid      the init's host pid
 //	devices.json  the attached block devices (blockdev.go)
 //	mount.sock    where the runtime hands over the seccomp notify fd (mountguard.go)
+//	mount-guard.sock, .pid, .log   the holder of that fd, across restarts of Overcast (guardholder.go)
 //	hibernation.json, criu.sh, criu/   a hibernation's record, CRIU's options and its logs (hibernate.go)
 type machineDir string
 
@@ -278,7 +282,7 @@ func (d *Driver) Start(ctx context.Context, id string) error {
 		unmount(m.rootfs())
 		return fmt.Errorf("linux: start %s: %w", id, err)
 	}
-	go d.serveMounts(id, notifyFD)
+	d.guard(ctx, id, m, notifyFD)
 	d.log.InfoContext(ctx, "machine started", "instance", id)
 	return nil
 }
@@ -413,6 +417,7 @@ func (d *Driver) stop(ctx context.Context, id string, grace time.Duration) error
 			return err
 		}
 	}
+	d.stopHolder(d.dir(id))
 	if err := unmount(d.dir(id).rootfs()); err != nil {
 		return fmt.Errorf("linux: stop %s: %w", id, err)
 	}

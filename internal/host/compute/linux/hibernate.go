@@ -9,6 +9,10 @@ package linux
 // What this takes here:
 //   - CRIU 4.1 or newer on kernels from 6.13 on, whose vDSO comes in two mappings; Debian 12's 3.17 fails
 //     every dump there ("Unexpected rt vDSO area bounds"). scripts/deps.sh installs a newer one when needed.
+//   - CRIU reads the resource limits of every process it saves with prlimit64, which takes
+//     CAP_SYS_RESOURCE for a process of another user, and the test hosts' root does not have it: the CRIU
+//     that scripts/deps.sh installs preloads a shim (scripts/criu/prlimit-shim.c) that answers those reads
+//     from /proc/<pid>/limits.
 //   - The options runc 1.1 cannot pass: they go on the command line of a small script the runtime runs as
 //     its criu (criuScript). A CRIU configuration file (the org.criu.config annotation) does not do: CRIU
 //     4.1 crashes on --network-lock there, and takes --inherit-fd twice, closing the descriptor in between.

@@ -15,19 +15,24 @@ import (
 	"github.com/overcast-cloud/overcast/internal/host/compute"
 	"github.com/overcast-cloud/overcast/internal/host/compute/testsuite"
 	"github.com/overcast-cloud/overcast/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // counterUserData starts a counter whose count lives only in the shell's memory; each step is written to
-// /run (a tmpfs: memory too) for the test to watch, with the shell's own pid. A second loop, writing to
-// the console, runs the commands the test puts in /run/cmd.
+// /run (a tmpfs: memory too) for the test to watch, with the shell's own pid. The same counter runs as
+// ec2-user, with open-files limits of its own, in /run/user. A second loop, writing to the console, runs
+// the commands the test puts in /run/cmd.
 const counterUserData = `#!/bin/sh
-sh -c 'echo $$ > /run/counter.pid; i=0; while :; do i=$((i+1)); echo $i > /run/counter.new; mv /run/counter.new /run/counter; sleep 0.1; done' </dev/null >/dev/null 2>&1 &
+counter='echo $$ > counter.pid; i=0; while :; do i=$((i+1)); echo $i > counter.new; mv counter.new counter; sleep 0.1; done'
+(cd /run && exec sh -c "$counter") </dev/null >/dev/null 2>&1 &
+mkdir -p /run/user && chown ec2-user /run/user
+(cd /run/user && ulimit -S -n 777 && ulimit -H -n 888 && exec su ec2-user -s /bin/sh -c "$counter") </dev/null >/dev/null 2>&1 &
 sh -c 'while :; do if [ -e /run/cmd ]; then sh /run/cmd; rm /run/cmd; fi; sleep 0.1; done' </dev/null &
 echo counter-started
 `
 
-// TestHibernate: a machine's processes survive Hibernate and Start with their memory and pids, on an
-// overlay root disk and on a root volume.
+// TestHibernate: a machine's processes, root's and another user's, survive Hibernate and Start with their
+// memory, pids, users and resource limits, on an overlay root disk and on a root volume.
 func TestHibernate(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -54,9 +59,15 @@ func TestHibernate(t *testing.T) {
 			spec := boot(t, d, img, counterUserData, func(s *compute.Spec) { s.Root, s.NetNS = root, netns })
 			testsuite.WaitConsole(t, d, spec.ID, "counter-started", 1)
 			st := testsuite.WantState(t, d, spec.ID, compute.StateRunning)
-			waitCounter(t, st.PID, 5)
+			waitCounter(t, st.PID, "/run/counter", 5)
 			guestPID := readInt(t, guestFile(st.PID, "/run/counter.pid"))
 			hostPID := hostPIDOf(t, st.PID, guestPID)
+			// CRIU reads this one's limits through the shim (criushim.go).
+			waitCounter(t, st.PID, "/run/user/counter", 5)
+			userGuestPID := readInt(t, guestFile(st.PID, "/run/user/counter.pid"))
+			userHostPID := hostPIDOf(t, st.PID, userGuestPID)
+			checkUserCounter(t, userHostPID)
+			userBefore := readInt(t, guestFile(st.PID, "/run/user/counter"))
 
 			before := readInt(t, guestFile(st.PID, "/run/counter"))
 			began := time.Now()
@@ -67,8 +78,8 @@ func TestHibernate(t *testing.T) {
 
 			// Nothing of the machine runs, and its root disk is not mounted.
 			testsuite.WantState(t, d, spec.ID, compute.StateStopped)
-			if alive(st.PID) || alive(hostPID) {
-				t.Errorf("processes of the machine still run after Hibernate (init %d, counter %d)", st.PID, hostPID)
+			if alive(st.PID) || alive(hostPID) || alive(userHostPID) {
+				t.Errorf("processes of the machine still run after Hibernate (init %d, counters %d, %d)", st.PID, hostPID, userHostPID)
 			}
 			if mounted(d.dir(spec.ID).rootfs()) {
 				t.Error("the root disk is still mounted after Hibernate")
@@ -99,11 +110,17 @@ func TestHibernate(t *testing.T) {
 			if after < before {
 				t.Errorf("counter after resume is %d, below %d at hibernation", after, before)
 			}
-			waitCounter(t, st.PID, after+3)
+			waitCounter(t, st.PID, "/run/counter", after+3)
 			if got := readInt(t, guestFile(st.PID, "/run/counter.pid")); got != guestPID {
 				t.Errorf("counter pid file says %d, want %d", got, guestPID)
 			}
 			hostPIDOf(t, st.PID, guestPID) // the same process, by its pid inside the machine
+			userAfter := readInt(t, guestFile(st.PID, "/run/user/counter"))
+			if userAfter < userBefore {
+				t.Errorf("ec2-user's counter after resume is %d, below %d at hibernation", userAfter, userBefore)
+			}
+			waitCounter(t, st.PID, "/run/user/counter", userAfter+3)
+			checkUserCounter(t, hostPIDOf(t, st.PID, userGuestPID))
 			if tc.root {
 				want, _ := hostDevice(spec.Root.HostPath)
 				for _, p := range []string{"/dev/xvda", "/dev/sda"} {
@@ -245,12 +262,12 @@ func guestFile(initPID int, path string) string {
 	return fmt.Sprintf("/proc/%d/root%s", initPID, path)
 }
 
-// waitCounter waits until the machine's counter reaches n.
-func waitCounter(t *testing.T, initPID int, n int64) {
+// waitCounter waits until the machine's counter, written at path, reaches n.
+func waitCounter(t *testing.T, initPID int, path string, n int64) {
 	t.Helper()
 	deadline := time.Now().Add(testsuite.Timeout)
 	for {
-		data, _ := os.ReadFile(guestFile(initPID, "/run/counter"))
+		data, _ := os.ReadFile(guestFile(initPID, path))
 		v, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
 		if err == nil && v >= n {
 			return
@@ -259,6 +276,22 @@ func waitCounter(t *testing.T, initPID int, n int64) {
 			t.Fatalf("the counter never reached %d (it is %q)", n, data)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// checkUserCounter checks that the host process pid is ec2-user's counter of counterUserData: it runs as
+// uid 1000 with its own open-files limits.
+func checkUserCounter(t *testing.T, pid int) {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(status), "\nUid:\t1000\t1000\t1000\t1000\n") {
+		t.Errorf("ec2-user's counter does not run as uid 1000:\n%s", status)
+	}
+	if cur, max, err := procLimit(pid, unix.RLIMIT_NOFILE); err != nil || cur != 777 || max != 888 {
+		t.Errorf("ec2-user's counter's open-files limits are %d and %d (%v), want 777 and 888", cur, max, err)
 	}
 }
 
@@ -303,4 +336,29 @@ func newNetNS(t *testing.T) string {
 	}
 	t.Cleanup(func() { exec.Command(ip, "netns", "del", name).Run() })
 	return "/var/run/netns/" + name
+}
+
+// procLimit reads a resource's soft and hard limits of pid from /proc/<pid>/limits (only RLIMIT_NOFILE here).
+func procLimit(pid int, resource int) (cur, max uint64, err error) {
+	if resource != unix.RLIMIT_NOFILE {
+		return 0, 0, fmt.Errorf("procLimit: resource %d not supported", resource)
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(l, "Max open files"); ok {
+			f := strings.Fields(rest)
+			if len(f) < 2 {
+				break
+			}
+			if cur, err = strconv.ParseUint(f[0], 10, 64); err != nil {
+				return 0, 0, err
+			}
+			max, err = strconv.ParseUint(f[1], 10, 64)
+			return cur, max, err
+		}
+	}
+	return 0, 0, fmt.Errorf("no open-files limit for %d", pid)
 }

@@ -118,7 +118,7 @@ func newDriver(t *testing.T) *Driver {
 	return d
 }
 
-// assertNoHostObjects fails if a mount, cgroup or runtime container the driver made is left.
+// assertNoHostObjects fails if a mount, cgroup, runtime container or holder process the driver made is left.
 func assertNoHostObjects(t *testing.T, state, prefix string) {
 	t.Helper()
 	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
@@ -130,6 +130,10 @@ func assertNoHostObjects(t *testing.T, state, prefix string) {
 	}
 	if entries, _ := os.ReadDir(filepath.Join(state, ".runc")); len(entries) > 0 {
 		t.Errorf("runtime containers left: %d", len(entries))
+	}
+	if pids := holderPIDs(state); len(pids) > 0 {
+		t.Errorf("mount guard holders left: %v", pids)
+		killHolders(pids)
 	}
 	if entries, _ := os.ReadDir(state); len(entries) > 1 {
 		t.Errorf("machine directories left in %s: %d entries", state, len(entries))

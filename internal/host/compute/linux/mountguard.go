@@ -16,9 +16,9 @@ package linux
 //   - anything else: the kernel carries on with the call as it was (SECCOMP_USER_NOTIF_FLAG_CONTINUE),
 //     which fails with EPERM for want of CAP_SYS_ADMIN, as it would without the guard.
 //
-// The fd lives only in the Overcast process. After Overcast restarts, the machines it adopts have no
-// guard until their next start: their mount and umount2 calls then fail with ENOSYS (the kernel's answer
-// when nobody listens), and attaching or detaching devices still works.
+// A holder process keeps a copy of the fd, from which a restarted Overcast takes it back (guardholder.go).
+// A machine resumed from hibernation has no guard until its next boot: its mount and umount2 calls then
+// fail with ENOSYS (the kernel's answer when nobody listens), and attaching or detaching devices still works.
 
 import (
 	"encoding/json"
@@ -156,12 +156,13 @@ func (g *guardListener) wait(timeout time.Duration) (int, error) {
 	}
 }
 
-// serveMounts answers the machine's mount and umount2 calls until the machine's last process has exited.
-func (d *Driver) serveMounts(id string, fd int) {
+// serveMounts answers the machine's mount and umount2 calls until the machine's last process has exited,
+// or until stop (an eventfd, or -1) becomes readable.
+func (d *Driver) serveMounts(id string, fd, stop int) {
 	defer unix.Close(fd)
 	log := d.log.With("instance", id)
 	for {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(stop), Events: unix.POLLIN}}
 		if _, err := unix.Poll(fds, -1); err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
@@ -169,7 +170,7 @@ func (d *Driver) serveMounts(id string, fd int) {
 			log.Error("mount guard: poll", "err", err)
 			return
 		}
-		if fds[0].Revents&unix.POLLIN == 0 { // POLLHUP: no process uses the filter any more
+		if fds[0].Revents&unix.POLLIN == 0 || fds[1].Revents != 0 { // POLLHUP: no process uses the filter any more
 			return
 		}
 		var req seccompNotif

@@ -99,4 +99,3 @@ func (k *FileKeys) Unwrap(ctx context.Context, keyID string, wrapped []byte) ([]
 	}
 	return key, nil
 }
-
