@@ -417,7 +417,7 @@ func (d *Driver) stop(ctx context.Context, id string, grace time.Duration) error
 			return err
 		}
 	}
-	d.stopHolder(d.dir(id))
+	d.stopHolder(id)
 	if err := unmount(d.dir(id).rootfs()); err != nil {
 		return fmt.Errorf("linux: stop %s: %w", id, err)
 	}

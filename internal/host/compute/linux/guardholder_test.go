@@ -39,7 +39,7 @@ echo checks-done
 	}
 	testsuite.WaitConsole(t, a, spec.ID, "device-ready", 1)
 	m := a.dir(spec.ID)
-	pid := holderOf(t, m)
+	pid := holderOf(t, a)
 
 	a.stopServingGuards() // Overcast "dies"; the holder keeps the fd
 	if err := os.WriteFile(filepath.Join(m.rootfs(), "tmp/mount-now"), nil, 0o644); err != nil {
@@ -65,25 +65,20 @@ echo checks-done
 	if err := b.Stop(ctx, spec.ID, 0); err != nil {
 		t.Fatal(err)
 	}
-	if alive(pid) {
-		t.Errorf("holder %d still runs after Stop", pid)
-	}
-	for _, f := range []string{holderPID, holderSocket} {
-		if fileExists(m.path(f)) {
-			t.Errorf("%s left after Stop", f)
-		}
+	if !waitExit(ctx, pid, 5*time.Second) {
+		t.Errorf("holder %d still runs after its only machine stopped", pid)
 	}
 	b.stopServingGuards() // returns only once the guard of the stopped machine has returned
 }
 
-// TestMountGuardHolderEndsWithMachine: a holder ends on its own when its machine's processes are gone
-// without the driver (the machine's init died), and a new driver then adopts nothing.
+// TestMountGuardHolderEndsWithMachine: the holder lets a machine's fd go when the machine's processes are
+// gone without the driver (the machine's init died), and ends when that was the last one it held.
 func TestMountGuardHolderEndsWithMachine(t *testing.T) {
 	d := newDriver(t)
 	ctx := context.Background()
 	spec := boot(t, d, busyboxImage(t), "#!/bin/sh\necho booted\n", nil)
 	testsuite.WaitConsole(t, d, spec.ID, "booted", 1)
-	pid := holderOf(t, d.dir(spec.ID))
+	pid := holderOf(t, d)
 	if _, err := d.runtime(ctx, "kill", spec.ID, "KILL"); err != nil {
 		t.Fatal(err)
 	}
@@ -91,21 +86,21 @@ func TestMountGuardHolderEndsWithMachine(t *testing.T) {
 		t.Fatalf("holder %d survived its machine", pid)
 	}
 	d.stopServingGuards()
-	if _, err := fetchNotifyFD(d.dir(spec.ID).path(holderSocket)); err == nil {
+	if _, _, err := d.askHolder("get "+spec.ID, -1); err == nil {
 		t.Error("a holder answered for a machine that stopped")
 	}
 }
 
-// holderOf returns the pid of the machine's running holder.
-func holderOf(t *testing.T, m machineDir) int {
+// holderOf returns the pid of the driver's running holder.
+func holderOf(t *testing.T, d *Driver) int {
 	t.Helper()
-	data, err := os.ReadFile(m.path(holderPID))
+	data, err := os.ReadFile(d.holderPath(holderPID))
 	if err != nil {
 		t.Fatalf("no holder pid: %v", err)
 	}
 	pid, _ := strconv.Atoi(string(data))
-	if !isHolder(pid, m.path(holderSocket)) {
-		t.Fatalf("pid %d is not the machine's holder", pid)
+	if !isHolder(pid, d.holderPath(holderSocket)) {
+		t.Fatalf("pid %d is not the state directory's holder", pid)
 	}
 	return pid
 }

@@ -135,7 +135,7 @@ func assertNoHostObjects(t *testing.T, state, prefix string) {
 		t.Errorf("mount guard holders left: %v", pids)
 		killHolders(pids)
 	}
-	if entries, _ := os.ReadDir(state); len(entries) > 1 {
+	if entries, _ := os.ReadDir(state); len(entries) > 2 { // .runc and .mount-guard
 		t.Errorf("machine directories left in %s: %d entries", state, len(entries))
 	}
 }
