@@ -41,20 +41,7 @@ func TestEBSEncryptedAtRestCLI(t *testing.T) {
 	_, _ = rand.Read(secret)
 	marker := "overcast-secret-" + hex.EncodeToString(secret)
 
-	var run struct {
-		Instances []struct {
-			InstanceId string
-			Placement  struct{ AvailabilityZone string }
-		}
-	}
-	cli(&run, "ec2", "run-instances", "--image-id", s.imageID(t, "debian-12"), "--instance-type", "t2.micro",
-		"--key-name", "enc", "--security-group-ids", sshGroup)
-	id, az := run.Instances[0].InstanceId, run.Instances[0].Placement.AvailabilityZone
-	t.Cleanup(func() { // before the server stops, so that a failed test leaves no machine running
-		s.cli(root, "ec2", "terminate-instances", "--instance-ids", id)
-		s.cli(root, "ec2", "wait", "instance-terminated", "--instance-ids", id)
-	})
-	cli(nil, "ec2", "wait", "instance-running", "--instance-ids", id)
+	id, az := s.runDebian(t, cli, root, "enc", sshGroup)
 
 	type volume struct {
 		VolumeId, KmsKeyId, SnapshotId string

@@ -41,20 +41,7 @@ func TestEBSSnapshotIncrementalCLI(t *testing.T) {
 	v2 := bytes.Clone(v1)
 	copy(v2[changeAt:], change)
 
-	var run struct {
-		Instances []struct {
-			InstanceId string
-			Placement  struct{ AvailabilityZone string }
-		}
-	}
-	cli(&run, "ec2", "run-instances", "--image-id", s.imageID(t, "debian-12"), "--instance-type", "t2.micro",
-		"--key-name", "snap", "--security-group-ids", sshGroup)
-	id, az := run.Instances[0].InstanceId, run.Instances[0].Placement.AvailabilityZone
-	t.Cleanup(func() { // before the server stops, so that a failed test leaves no machine running
-		s.cli(root, "ec2", "terminate-instances", "--instance-ids", id)
-		s.cli(root, "ec2", "wait", "instance-terminated", "--instance-ids", id)
-	})
-	cli(nil, "ec2", "wait", "instance-running", "--instance-ids", id)
+	id, az := s.runDebian(t, cli, root, "snap", sshGroup)
 
 	var vol struct{ VolumeId string }
 	cli(&vol, "ec2", "create-volume", "--size", "1", "--volume-type", "gp3", "--availability-zone", az)

@@ -297,3 +297,26 @@ func (s *server) sshAccess(t *testing.T, cli func(any, ...string), dir, name str
 	cli(nil, "ec2", "authorize-security-group-ingress", "--group-id", sg.GroupId, "--protocol", "tcp", "--port", "22", "--cidr", "0.0.0.0/0")
 	return pem, sg.GroupId
 }
+
+// runDebian launches one Debian 12 instance with the CLI, with the key and group sshAccess made and any
+// extra run-instances arguments, waits until it runs and returns its id and zone. The instance is terminated
+// at cleanup, before the server stops, so that a failed test leaves no machine running.
+func (s *server) runDebian(t *testing.T, cli func(any, ...string), root []string, key, group string, extra ...string) (id, az string) {
+	t.Helper()
+	var run struct {
+		Instances []struct {
+			InstanceId string
+			Placement  struct{ AvailabilityZone string }
+		}
+	}
+	args := append([]string{"ec2", "run-instances", "--image-id", s.imageID(t, "debian-12"), "--instance-type", "t2.micro",
+		"--key-name", key, "--security-group-ids", group}, extra...)
+	cli(&run, args...)
+	id, az = run.Instances[0].InstanceId, run.Instances[0].Placement.AvailabilityZone
+	t.Cleanup(func() {
+		s.cli(root, "ec2", "terminate-instances", "--instance-ids", id)
+		s.cli(root, "ec2", "wait", "instance-terminated", "--instance-ids", id)
+	})
+	cli(nil, "ec2", "wait", "instance-running", "--instance-ids", id)
+	return id, az
+}
