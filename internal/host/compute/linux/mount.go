@@ -46,14 +46,16 @@ func mountOverlay(lower []string, m machineDir) error {
 	return nil
 }
 
-// unmount unmounts target if it is a mount point. A busy mount is retried briefly (processes of the
-// machine may still be exiting), then detached.
+// unmount unmounts target if it is a mount point. A busy mount is retried for up to two seconds (processes
+// of the machine may still be exiting, and the kernel tears a dead machine's mount namespace down after its
+// last process), then detached. Detaching leaves the filesystem alive until its last user goes, so a root
+// volume mounted again through another loop device meanwhile would be a second, stale view: hence the wait.
 func unmount(target string) error {
 	for i := 0; mounted(target); i++ {
 		err := unix.Unmount(target, 0)
 		switch {
 		case err == nil, errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT):
-		case errors.Is(err, unix.EBUSY) && i < 20:
+		case errors.Is(err, unix.EBUSY) && i < 200:
 			time.Sleep(10 * time.Millisecond)
 		case errors.Is(err, unix.EBUSY):
 			return unix.Unmount(target, unix.MNT_DETACH)
