@@ -418,6 +418,7 @@ func (d *Driver) stop(ctx context.Context, id string, grace time.Duration) error
 		}
 	}
 	d.stopHolder(id)
+	syncMount(d.dir(id).rootfs())
 	if err := unmount(d.dir(id).rootfs()); err != nil {
 		return fmt.Errorf("linux: stop %s: %w", id, err)
 	}
