@@ -27,12 +27,20 @@ func (s *Service) DescribeInstances(ctx context.Context, in *api.DescribeInstanc
 	if err != nil {
 		return nil, err
 	}
+	mappings, err := s.instanceMappings(ctx)
+	if err != nil {
+		return nil, err
+	}
 	// Each instance's page key is computed once, not in every comparison of the sort.
 	matched := make([]keyedInstance, 0, len(recs))
 	for i := range recs {
 		// Without filters every instance matches; building the filter fields would only cost time.
 		if len(in.Filters) > 0 {
-			ok, err := filterSet(in.Filters).match(instanceFields(&recs[i], in.Filters))
+			fields := instanceFields(&recs[i], in.Filters)
+			if ms, ok := mappings[recs[i].ID]; ok && recs[i].State != stateTerminated {
+				mappingFields(fields, ms)
+			}
+			ok, err := filterSet(in.Filters).match(fields)
 			if err != nil {
 				return nil, err
 			}
@@ -47,10 +55,6 @@ func (s *Service) DescribeInstances(ctx context.Context, in *api.DescribeInstanc
 		return nil, err
 	}
 	out := &api.DescribeInstancesResult{Reservations: []api.Reservation{}, NextToken: next}
-	mappings, err := s.instanceMappings(ctx)
-	if err != nil {
-		return nil, err
-	}
 	for i := range page {
 		r := page[i].rec
 		n := len(out.Reservations)
@@ -66,6 +70,19 @@ func (s *Service) DescribeInstances(ctx context.Context, in *api.DescribeInstanc
 		out.Reservations[n-1].Instances = append(out.Reservations[n-1].Instances, inst)
 	}
 	return out, nil
+}
+
+// mappingFields sets the block-device-mapping filter fields from every EBS volume attached to the instance.
+func mappingFields(fields map[string][]string, ms []api.InstanceBlockDeviceMapping) {
+	var attach, del, dev, status, vol []string
+	for _, m := range ms {
+		attach = append(attach, awsTime(*m.Ebs.AttachTime))
+		del = append(del, strconv.FormatBool(*m.Ebs.DeleteOnTermination))
+		dev, status, vol = append(dev, *m.DeviceName), append(status, *m.Ebs.Status), append(vol, *m.Ebs.VolumeId)
+	}
+	fields["block-device-mapping.attach-time"], fields["block-device-mapping.delete-on-termination"] = attach, del
+	fields["block-device-mapping.device-name"], fields["block-device-mapping.status"] = dev, status
+	fields["block-device-mapping.volume-id"] = vol
 }
 
 // instanceMappings are the EBS volumes attached to the instances of the request's account and region, as

@@ -180,6 +180,17 @@ func TestModifyDeleteOnTermination(t *testing.T) {
 		*attr.BlockDeviceMappings[0].Ebs.DeleteOnTermination || !*attr.BlockDeviceMappings[1].Ebs.DeleteOnTermination {
 		t.Fatalf("blockDeviceMapping = %+v", attr.BlockDeviceMappings)
 	}
+	dataVol := *attr.BlockDeviceMappings[1].Ebs.VolumeId
+	for _, f := range []api.Filter{
+		{Name: str("block-device-mapping.volume-id"), Values: []string{dataVol}},
+		{Name: str("block-device-mapping.device-name"), Values: []string{"/dev/sdf"}},
+		{Name: str("block-device-mapping.delete-on-termination"), Values: []string{"false"}},
+	} {
+		out := must[*api.DescribeInstancesResult](t)(e.svc.DescribeInstances(ctx, &api.DescribeInstancesRequest{Filters: []api.Filter{f}}))
+		if len(out.Reservations) != 1 || *out.Reservations[0].Instances[0].InstanceId != id {
+			t.Errorf("filter %s=%v found %+v", *f.Name, f.Values, out.Reservations)
+		}
+	}
 	_, err = e.svc.ModifyInstanceAttribute(ctx, &api.ModifyInstanceAttributeRequest{InstanceId: &id,
 		BlockDeviceMappings: []api.InstanceBlockDeviceMappingSpecification{{DeviceName: str("/dev/sdz"),
 			Ebs: &api.EbsInstanceBlockDeviceSpecification{DeleteOnTermination: boolp(false)}}}})
