@@ -32,7 +32,9 @@ func TestSSHD(t *testing.T) {
 		}
 	}
 	spec := boot(t, d, img, "", nil)
-	out := testsuite.WaitConsole(t, d, spec.ID, "-----END SSH HOST KEY KEYS-----", 1)
+	// sshd starts after the keys are printed, and its line comes last.
+	testsuite.WaitConsole(t, d, spec.ID, "-----END SSH HOST KEY KEYS-----", 1)
+	out := testsuite.WaitConsole(t, d, spec.ID, "run-sshd-present", 1)
 	fp, _ := guestinit.Fingerprint(hostKey)
 	for _, want := range []string{
 		"keygen -A", "sshd-started -D", "run-sshd-present",
