@@ -15,7 +15,6 @@ import (
 	api "github.com/overcast-cloud/overcast/api/ec2"
 	"github.com/overcast-cloud/overcast/internal/apierr"
 	"github.com/overcast-cloud/overcast/internal/host/compute"
-	"github.com/overcast-cloud/overcast/internal/store"
 )
 
 // maxHibernationMiB is the most RAM a Linux instance may hibernate.
@@ -38,11 +37,9 @@ func launchHibernation(in *api.RunInstancesRequest, l *launch) (bool, error) {
 		return false, apierr.InvalidParam("InvalidParameterCombination",
 			"You can't enable hibernation and Nitro Enclaves on the same instance.")
 	}
-	root := launchVolume{}
-	for _, v := range l.volumes {
-		if v.Device == rootDevice {
-			root = v
-		}
+	var root launchVolume // the root comes first (launchVolumes)
+	if len(l.volumes) > 0 {
+		root = l.volumes[0]
 	}
 	return true, hibernationPrerequisites(l.itype, root.Encrypted, root.SizeGiB, len(l.volumes) > 0)
 }
@@ -83,19 +80,6 @@ func (s *Service) checkHibernate(ctx context.Context, r *instanceRecord) error {
 		return err
 	}
 	return hibernationPrerequisites(t, err == nil && root.Encrypted, root.SizeGiB, err == nil)
-}
-
-// markHibernate records, on each instance a StopInstances moved, whether that stop hibernates it.
-func (s *Service) markHibernate(ctx context.Context, keys []store.Key, hibernate bool) error {
-	for _, key := range keys {
-		if _, err := s.mutateInstance(ctx, key, func(r *instanceRecord) error {
-			r.HibernateStop = hibernate
-			return nil
-		}); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // stopMachine stops the instance's machine, hibernating it when its stop asked for that. A machine that

@@ -80,7 +80,7 @@ type instanceRecord struct {
 	EbsOptimized     bool                `json:"ebsOptimized,omitempty"`
 	Tags             []Tag               `json:"tags,omitempty"`
 	// Hibernation is HibernationOptions.Configured at launch; HibernateStop says that the instance's
-	// latest stop hibernates it (hibernation.go).
+	// latest stop hibernates it, set by the move to stopping (lifecycle.go).
 	Hibernation   bool `json:"hibernation,omitempty"`
 	HibernateStop bool `json:"hibernateStop,omitempty"`
 }

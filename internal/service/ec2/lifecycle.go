@@ -74,6 +74,9 @@ func (r *instanceRecord) move(to instanceState, c cause, detail string, now time
 	}
 	stamp := now.UTC().Format("2006-01-02 15:04:05") + " GMT"
 	r.State = to
+	if to == stateStopping {
+		r.HibernateStop = c == causeUserHibernate // what the host work of this stop does (hibernation.go)
+	}
 	switch c {
 	case causeLaunch:
 		r.StateTransitionReason = ""

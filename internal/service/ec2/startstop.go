@@ -77,9 +77,6 @@ func (s *Service) StopInstances(ctx context.Context, in *api.StopInstancesReques
 	if err != nil {
 		return nil, err
 	}
-	if err := s.markHibernate(ctx, moved, hibernate); err != nil {
-		return nil, err
-	}
 	grace := stopGrace
 	if in.Force != nil && *in.Force {
 		grace = 0
