@@ -137,12 +137,9 @@ func (s *Service) applyMapping(ctx context.Context, v *launchVolume, ebs *api.Eb
 		if root {
 			return apierr.InvalidParam("InvalidBlockDeviceMapping", "The snapshot of the root device %s is the AMI's, %s.", rootDevice, v.SnapshotID)
 		}
-		sn, err := s.restorableSnapshot(ctx, regionOf(ctx), id)
+		sn, err := s.volumeSource(ctx, id)
 		if err != nil {
 			return err
-		}
-		if sn.State != snapshotCompleted {
-			return apierr.New(apierr.Conflict, "IncorrectState", "Snapshot '%s' is in state '%s'; a volume can be created only from a completed snapshot.", id, sn.State)
 		}
 		snap = &sn
 		v.SnapshotID, v.DataID, v.SnapshotGiB, v.Encrypted, v.KmsKeyID = sn.ID, sn.DataID, sn.VolumeSize, sn.Encrypted, sn.KmsKeyID
@@ -292,7 +289,6 @@ type filesystemImporter interface {
 
 func (s *Service) makeLaunchVolume(ctx context.Context, r *instanceRecord, v *volumeRecord) error {
 	fsi, _ := s.volumes.(filesystemImporter)
-	size := int64(v.SizeGiB) * gib
 	err := func() error {
 		// What a boot that a crash cut short made of the volume is not known to be whole.
 		if err := s.volumes.Delete(ctx, v.ID); err != nil && !goneFromHost(err) {
@@ -310,18 +306,7 @@ func (s *Service) makeLaunchVolume(ctx context.Context, r *instanceRecord, v *vo
 				return err
 			}
 		}
-		enc, _ := s.volumes.(encryptingVolumes)
-		var err error
-		switch {
-		case v.RestoreData != "" && v.Encrypted:
-			err = enc.RestoreEncrypted(ctx, v.ID, size, v.RestoreData, v.KmsKeyID)
-		case v.RestoreData != "":
-			err = s.volumes.Restore(ctx, v.ID, size, v.RestoreData)
-		case v.Encrypted:
-			err = enc.CreateEncrypted(ctx, v.ID, size, v.KmsKeyID)
-		default:
-			err = s.volumes.Create(ctx, v.ID, size)
-		}
+		err := s.makeHostVolume(ctx, *v, v.RestoreData)
 		if err != nil || v.ID != r.RootVolumeID || v.RestoreGiB >= v.SizeGiB || fsi == nil {
 			return err
 		}
@@ -330,12 +315,7 @@ func (s *Service) makeLaunchVolume(ctx context.Context, r *instanceRecord, v *vo
 	}()
 	if err != nil {
 		s.log.Error("make launch volume", "volume", v.ID, "instance", r.ID, "err", err)
-		if derr := s.volumes.Delete(context.WithoutCancel(ctx), v.ID); derr != nil && !goneFromHost(derr) {
-			s.log.Error("remove the half-made volume", "volume", v.ID, "err", derr)
-		}
-		if _, derr := store.Delete(context.WithoutCancel(ctx), s.st, scopedKey(ctx, kindVolume, v.ID), store.Any); derr != nil {
-			s.log.Error("remove the record of a failed volume", "volume", v.ID, "err", derr)
-		}
+		s.dropFailedVolume(ctx, v.ID)
 		return err
 	}
 	rec, err := s.mutateVolume(ctx, v.ID, func(cur *volumeRecord) error {

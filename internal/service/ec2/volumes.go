@@ -184,12 +184,9 @@ func (s *Service) CreateVolume(ctx context.Context, in *api.CreateVolumeRequest)
 	}
 	var snap *snapshotRecord
 	if id := deref(in.SnapshotId); id != "" {
-		sn, err := s.restorableSnapshot(ctx, rc.Region, id)
+		sn, err := s.volumeSource(ctx, id)
 		if err != nil {
 			return nil, err
-		}
-		if sn.State != snapshotCompleted {
-			return nil, apierr.New(apierr.Conflict, "IncorrectState", "Snapshot '%s' is in state '%s'; a volume can be created only from a completed snapshot.", id, sn.State)
 		}
 		snap = &sn
 	}
@@ -263,27 +260,13 @@ func (s *Service) createHostVolume(ctx context.Context, v *volumeRecord, snap *s
 	if _, err := store.Create(ctx, s.st, key, *v); err != nil {
 		return err
 	}
-	size := int64(v.SizeGiB) * gib
-	enc, _ := s.volumes.(encryptingVolumes)
-	var err error
-	switch {
-	case snap != nil && v.Encrypted:
-		err = enc.RestoreEncrypted(ctx, v.ID, size, snap.DataID, v.KmsKeyID)
-	case snap != nil:
-		err = s.volumes.Restore(ctx, v.ID, size, snap.DataID)
-	case v.Encrypted:
-		err = enc.CreateEncrypted(ctx, v.ID, size, v.KmsKeyID)
-	default:
-		err = s.volumes.Create(ctx, v.ID, size)
+	dataID := ""
+	if snap != nil {
+		dataID = snap.DataID
 	}
-	if err != nil {
+	if err := s.makeHostVolume(ctx, *v, dataID); err != nil {
 		s.log.Error("create volume on the host", "volume", v.ID, "err", err)
-		if derr := s.volumes.Delete(context.WithoutCancel(ctx), v.ID); derr != nil && !goneFromHost(derr) {
-			s.log.Error("remove the half-made volume", "volume", v.ID, "err", derr)
-		}
-		if _, derr := store.Delete(context.WithoutCancel(ctx), s.st, key, store.Any); derr != nil {
-			s.log.Error("remove the record of a failed volume", "volume", v.ID, "err", derr)
-		}
+		s.dropFailedVolume(ctx, v.ID)
 		return hostError("The volume could not be created", err)
 	}
 	rec, err := s.mutateVolume(ctx, v.ID, func(r *volumeRecord) error { return r.setState(volumeAvailable) })
@@ -292,6 +275,44 @@ func (s *Service) createHostVolume(ctx context.Context, v *volumeRecord, snap *s
 	}
 	*v = rec
 	return nil
+}
+
+// volumeSource finds, in the request's region, a snapshot the caller may make a volume from: its own or one
+// shared with it, and completed.
+func (s *Service) volumeSource(ctx context.Context, id string) (snapshotRecord, error) {
+	sn, err := s.restorableSnapshot(ctx, regionOf(ctx), id)
+	if err == nil && sn.State != snapshotCompleted {
+		err = apierr.New(apierr.Conflict, "IncorrectState", "Snapshot '%s' is in state '%s'; a volume can be created only from a completed snapshot.", id, sn.State)
+	}
+	return sn, err
+}
+
+// makeHostVolume makes the volume's bytes on the host: restored from the stored snapshot dataID, or empty
+// when dataID is "", and encrypted under the volume's KMS key when the volume is encrypted.
+func (s *Service) makeHostVolume(ctx context.Context, v volumeRecord, dataID string) error {
+	size := int64(v.SizeGiB) * gib
+	enc, _ := s.volumes.(encryptingVolumes)
+	switch {
+	case dataID != "" && v.Encrypted:
+		return enc.RestoreEncrypted(ctx, v.ID, size, dataID, v.KmsKeyID)
+	case dataID != "":
+		return s.volumes.Restore(ctx, v.ID, size, dataID)
+	case v.Encrypted:
+		return enc.CreateEncrypted(ctx, v.ID, size, v.KmsKeyID)
+	default:
+		return s.volumes.Create(ctx, v.ID, size)
+	}
+}
+
+// dropFailedVolume removes what the host made of a volume it failed to make, and the volume's record.
+func (s *Service) dropFailedVolume(ctx context.Context, id string) {
+	ctx = context.WithoutCancel(ctx)
+	if err := s.volumes.Delete(ctx, id); err != nil && !goneFromHost(err) {
+		s.log.Error("remove the half-made volume", "volume", id, "err", err)
+	}
+	if _, err := store.Delete(ctx, s.st, scopedKey(ctx, kindVolume, id), store.Any); err != nil {
+		s.log.Error("remove the record of a failed volume", "volume", id, "err", err)
+	}
 }
 
 // encryptingVolumes is what a volume store that encrypts at rest offers beside Volumes: volumes whose host
