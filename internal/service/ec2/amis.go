@@ -64,7 +64,6 @@ type imageRecord struct {
 	Encrypted   bool           `json:"encrypted,omitempty"`
 	Volumes     []imageMapping `json:"volumes,omitempty"`
 	DefaultUser string         `json:"defaultUser,omitempty"`
-	HasSSH      bool           `json:"hasSSH,omitempty"`
 	Tags        []Tag          `json:"tags,omitempty"`
 	// LaunchUsers and Public are the launchPermission attribute.
 	LaunchUsers []string `json:"launchUsers,omitempty"`
@@ -86,6 +85,12 @@ func (r imageRecord) mappings() []imageMapping {
 	root := imageMapping{Device: rootDevice, SnapshotID: r.SnapshotID, SizeGiB: r.SizeGiB, VolumeType: r.VolumeType,
 		Encrypted: r.Encrypted, DeleteOnTermination: true}
 	return append([]imageMapping{root}, r.Volumes...)
+}
+
+// setMappings makes ms, the root device's first, the AMI's EBS mappings.
+func (r *imageRecord) setMappings(ms []imageMapping) {
+	r.SnapshotID, r.SizeGiB, r.VolumeType, r.Encrypted = ms[0].SnapshotID, ms[0].SizeGiB, ms[0].VolumeType, ms[0].Encrypted
+	r.Volumes = ms[1:]
 }
 
 type imageIndex struct {
@@ -476,8 +481,7 @@ func (s *Service) CopyImage(ctx context.Context, in *api.CopyImageRequest) (*api
 	}
 	r := imageRecord{
 		ID: newID("ami"), OwnerID: rc.Account, Region: rc.Region, Name: name, Description: description, State: imageAvailable,
-		Created: s.clock().UTC(), SourceImage: src.ID, SourceRegion: srcRegion, SizeGiB: src.SizeGiB,
-		VolumeType: src.VolumeType, DefaultUser: src.DefaultUser, HasSSH: src.HasSSH, Tags: tags,
+		Created: s.clock().UTC(), SourceImage: src.ID, SourceRegion: srcRegion, DefaultUser: src.DefaultUser, Tags: tags,
 	}
 	var copies []string
 	undo := func() {
@@ -487,33 +491,37 @@ func (s *Service) CopyImage(ctx context.Context, in *api.CopyImageRequest) (*api
 			}
 		}
 	}
-	for i, m := range src.mappings() {
-		snap, _, err := store.Get[snapshotRecord](ctx, s.st, snapshotKey(src.OwnerID, srcRegion, m.SnapshotID))
-		if err == nil {
-			var encrypted bool
-			var keyID string
-			if encrypted, keyID, err = s.volumeEncryption(ctx, in.Encrypted, in.KmsKeyId, &snap); err == nil {
-				snap, err = s.copySnapshot(ctx, snap, fmt.Sprintf("Copied for DestinationAmi %s from SourceAmi %s for SourceSnapshot %s",
-					r.ID, src.ID, snap.ID), nil, encrypted, keyID)
-			}
-		}
+	ms := src.mappings()
+	for i, m := range ms {
+		snap, err := s.copyImageSnapshot(ctx, src, m.SnapshotID, r.ID, in)
 		if err != nil {
 			undo()
 			return nil, err
 		}
 		copies = append(copies, snap.ID)
-		m.SnapshotID, m.Encrypted = snap.ID, snap.Encrypted
-		if i == 0 {
-			r.SnapshotID, r.Encrypted = snap.ID, snap.Encrypted
-		} else {
-			r.Volumes = append(r.Volumes, m)
-		}
+		ms[i].SnapshotID, ms[i].Encrypted = snap.ID, snap.Encrypted
 	}
+	r.setMappings(ms)
 	if err := s.putImage(ctx, r); err != nil {
 		undo()
 		return nil, err
 	}
 	return &api.CopyImageResult{ImageId: str(r.ID)}, nil
+}
+
+// copyImageSnapshot copies one snapshot of the AMI src into the request's account and region for the copy
+// amiID, encrypted as CopyImage asks.
+func (s *Service) copyImageSnapshot(ctx context.Context, src imageRecord, snapshotID, amiID string, in *api.CopyImageRequest) (snapshotRecord, error) {
+	snap, _, err := store.Get[snapshotRecord](ctx, s.st, snapshotKey(src.OwnerID, src.Region, snapshotID))
+	if err != nil {
+		return snap, err
+	}
+	encrypted, keyID, err := s.volumeEncryption(ctx, in.Encrypted, in.KmsKeyId, &snap)
+	if err != nil {
+		return snap, err
+	}
+	return s.copySnapshot(ctx, snap, fmt.Sprintf("Copied for DestinationAmi %s from SourceAmi %s for SourceSnapshot %s",
+		amiID, src.ID, snap.ID), nil, encrypted, keyID)
 }
 
 // DeregisterImage deletes one of the caller's AMIs. Instances launched from it keep running (their disks'
