@@ -319,16 +319,22 @@ type bootDevices struct {
 	blockIO *ociBlockIO
 }
 
+// machineDevices are the machine's root volume, when it has one, and its recorded attachments.
+func (d *Driver) machineDevices(spec compute.Spec) ([]compute.BlockDevice, error) {
+	devs, err := d.readDevices(spec.ID)
+	if err != nil || spec.Root == nil {
+		return devs, err
+	}
+	return append([]compute.BlockDevice{*spec.Root}, devs...), nil
+}
+
 // ociDevices is the OCI config of a machine's root volume and attached devices for one boot. A recorded
 // device whose host node is gone fails the boot: the volume store must give it again.
 func (d *Driver) ociDevices(spec compute.Spec) (bootDevices, error) {
 	var out bootDevices
-	devs, err := d.readDevices(spec.ID)
+	devs, err := d.machineDevices(spec)
 	if err != nil {
 		return out, err
-	}
-	if spec.Root != nil {
-		devs = append([]compute.BlockDevice{*spec.Root}, devs...)
 	}
 	for _, dev := range devs {
 		rdev, err := hostDevice(dev.HostPath)

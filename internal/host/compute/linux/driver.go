@@ -1,11 +1,11 @@
 // Package linux is the compute driver that runs machines as Linux containers through an OCI runtime (runc
 // by default): each machine gets PID, mount, UTS, IPC and cgroup namespaces, the network namespace the
-// network layer prepared, an overlay of its image as root disk, cgroup limits from its instance type, a
-// reduced capability set, a seccomp allowlist and masked kernel paths.
+// network layer prepared, its root volume (or an overlay of its image) as root disk, cgroup limits from its
+// instance type, a reduced capability set, a seccomp allowlist and masked kernel paths.
 //
-// It owns, per machine, StateDir/<id>/ (root disk, bundle, boot data, console log), the overlay mount at
+// It owns, per machine, StateDir/<id>/ (root disk, bundle, boot data, console log), the root mount at
 // StateDir/<id>/rootfs, the runtime's container <id> under StateDir/.runc, and the cgroups
-// /overcast[-<prefix>]/<id>. It keeps nothing in memory that it cannot read back from those, so a new
+// /overcast[-<prefix>]/<id>; and the mount guard holder and its files in StateDir/.mount-guard. It keeps nothing in memory that it cannot read back from those, so a new
 // Driver over the same StateDir adopts the machines an earlier process left running. It does not create
 // network namespaces, images or volumes.
 package linux
@@ -34,8 +34,9 @@ import (
 
 // Config configures the driver.
 type Config struct {
-	// StateDir holds one directory per machine, and the runtime's state in StateDir/.runc. The driver owns
-	// it: every directory in it is taken for a machine.
+	// StateDir holds one directory per machine, the runtime's state in StateDir/.runc and the mount guard
+	// holder's in StateDir/.mount-guard. The driver owns it: every directory in it without a leading dot is
+	// taken for a machine.
 	StateDir string
 	// Runtime is the OCI runtime binary; runc when empty. It must accept runc's command line.
 	Runtime string
@@ -144,8 +145,8 @@ func checkStatic(path string) error {
 // machineDir is StateDir/<id>: the bundle of one machine.
 //
 //	spec.json     the compute.Spec last defined
-//	upper/ work/  the overlay's upper and work directories: the root disk
-//	rootfs/       where the overlay is mounted while the machine runs
+//	upper/ work/  the overlay's upper and work directories: the root disk, without a root volume
+//	rootfs/       where the root volume or the overlay is mounted while the machine runs
 //	boot/         boot data, bind-mounted read-only at /.overcast
 //	config.json   the OCI config of the current boot
 //	console.log   the init's stdout and stderr, across boots
@@ -153,7 +154,6 @@ func checkStatic(path string) error {
 //	init.pid      the init's host pid
 //	devices.json  the attached block devices (blockdev.go)
 //	mount.sock    where the runtime hands over the seccomp notify fd (mountguard.go)
-//	mount-guard.sock, .pid, .log   the holder of that fd, across restarts of Overcast (guardholder.go)
 //	hibernation.json, criu.sh, criu/   a hibernation's record, CRIU's options and its logs (hibernate.go)
 type machineDir string
 
@@ -418,7 +418,6 @@ func (d *Driver) stop(ctx context.Context, id string, grace time.Duration) error
 		}
 	}
 	d.stopHolder(id)
-	syncMount(d.dir(id).rootfs())
 	if err := unmount(d.dir(id).rootfs()); err != nil {
 		return fmt.Errorf("linux: stop %s: %w", id, err)
 	}

@@ -25,8 +25,8 @@ const (
 	ioctlFITHAW   = 0xc0045878
 )
 
-// FreezeBlock freezes the filesystem of the device attached at guestPath (or of the root volume) while the running machine has
-// it mounted, and returns the function that thaws it; the caller must call it. A machine that is not
+// FreezeBlock freezes the filesystem of the device attached at guestPath (or of the root volume) while the
+// running machine has it mounted, and returns the function that thaws it; the caller must call it. A machine that is not
 // running, or that has not mounted the device, has nothing to freeze: the thaw is then a no-op. A
 // filesystem that cannot be frozen (vfat) fails with an error wrapping errors.ErrUnsupported.
 func (d *Driver) FreezeBlock(ctx context.Context, id, guestPath string) (thaw func() error, err error) {
@@ -36,12 +36,9 @@ func (d *Driver) FreezeBlock(ctx context.Context, id, guestPath string) (thaw fu
 	if err != nil {
 		return nil, err
 	}
-	devs, err := d.readDevices(id)
+	devs, err := d.machineDevices(spec)
 	if err != nil {
 		return nil, err
-	}
-	if spec.Root != nil {
-		devs = append(devs, *spec.Root)
 	}
 	var hostPath string
 	for _, dev := range devs {

@@ -46,27 +46,20 @@ func mountOverlay(lower []string, m machineDir) error {
 	return nil
 }
 
-// syncMount writes out what the filesystem mounted at target holds in memory, when something is mounted
-// there. Unmounting does that only with the filesystem's last mount, and a mount namespace cloned meanwhile
-// on the host (by any unshare or container start) holds a copy of it: the root volume's bytes must be on its
-// device all the same before a snapshot reads them or the volume is mounted through another loop device.
-func syncMount(target string) {
-	if !mounted(target) {
-		return
-	}
-	fd, err := unix.Open(target, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return
-	}
-	unix.Syncfs(fd)
-	unix.Close(fd)
-}
-
-// unmount unmounts target if it is a mount point. A busy mount is retried for up to two seconds (processes
-// of the machine may still be exiting, and the kernel tears a dead machine's mount namespace down after its
-// last process), then detached. Detaching leaves the filesystem alive until its last user goes, so a root
-// volume mounted again through another loop device meanwhile would be a second, stale view: hence the wait.
+// unmount unmounts target if it is a mount point, having written out what the filesystem holds in memory
+// first: unmounting does that only with the filesystem's last mount, and a mount namespace cloned meanwhile
+// on the host (by any unshare or container start) may hold a copy of it, while a root volume's bytes must
+// be on its device before a snapshot reads them or the volume is mounted through another loop device. A
+// busy mount is retried for up to two seconds (processes of the machine may still be exiting, and the kernel
+// tears a dead machine's mount namespace down after its last process), then detached.
 func unmount(target string) error {
+	if !mounted(target) {
+		return nil
+	}
+	if fd, err := unix.Open(target, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		unix.Syncfs(fd)
+		unix.Close(fd)
+	}
 	for i := 0; mounted(target); i++ {
 		err := unix.Unmount(target, 0)
 		switch {
