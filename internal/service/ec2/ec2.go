@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -108,6 +109,20 @@ const (
 type Tag struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`
+}
+
+// getResource reads the record of kind keyed by id in the request's account and region, once id has the
+// prefix's form (else the malformed code); a record that is not there is notFound(id).
+func getResource[T any](ctx context.Context, s *Service, kind, prefix, malformed string, notFound func(string) error, id string) (T, store.Record, error) {
+	if err := checkID(id, prefix, malformed); err != nil {
+		var zero T
+		return zero, store.Record{}, err
+	}
+	r, rec, err := store.Get[T](ctx, s.st, scopedKey(ctx, kind, id))
+	if errors.Is(err, store.ErrNotFound) {
+		return r, rec, notFound(id)
+	}
+	return r, rec, err
 }
 
 // newID returns an EC2 resource id: the prefix, a dash and 17 hex digits.

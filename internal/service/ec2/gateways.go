@@ -153,14 +153,7 @@ func (s *Service) DetachInternetGateway(ctx context.Context, in *api.DetachInter
 }
 
 func (s *Service) getIGW(ctx context.Context, id string) (internetGatewayRecord, store.Record, error) {
-	if err := checkID(id, "igw", "InvalidInternetGatewayID.Malformed"); err != nil {
-		return internetGatewayRecord{}, store.Record{}, err
-	}
-	g, rec, err := store.Get[internetGatewayRecord](ctx, s.st, scopedKey(ctx, kindInternetGateway, id))
-	if errors.Is(err, store.ErrNotFound) {
-		return g, rec, igwNotFound(id)
-	}
-	return g, rec, err
+	return getResource[internetGatewayRecord](ctx, s, kindInternetGateway, "igw", "InvalidInternetGatewayID.Malformed", igwNotFound, id)
 }
 
 func igwNotFound(id string) error {

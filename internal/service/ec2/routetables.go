@@ -444,14 +444,7 @@ func (s *Service) subnetHasInternet(ctx context.Context, subnetID string) (bool,
 }
 
 func (s *Service) getRouteTable(ctx context.Context, id string) (routeTableRecord, store.Record, error) {
-	if err := checkID(id, "rtb", "InvalidRouteTableId.Malformed"); err != nil {
-		return routeTableRecord{}, store.Record{}, err
-	}
-	rt, rec, err := store.Get[routeTableRecord](ctx, s.st, scopedKey(ctx, kindRouteTable, id))
-	if errors.Is(err, store.ErrNotFound) {
-		return rt, rec, rtNotFound(id)
-	}
-	return rt, rec, err
+	return getResource[routeTableRecord](ctx, s, kindRouteTable, "rtb", "InvalidRouteTableId.Malformed", rtNotFound, id)
 }
 
 func rtNotFound(id string) error {

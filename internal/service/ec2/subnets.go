@@ -305,13 +305,7 @@ func (s *Service) subnetFor(ctx context.Context, subnetID, az string) (subnetRec
 }
 
 func (s *Service) getSubnet(ctx context.Context, id string) (subnetRecord, error) {
-	if err := checkID(id, "subnet", "InvalidSubnetID.Malformed"); err != nil {
-		return subnetRecord{}, err
-	}
-	sn, _, err := store.Get[subnetRecord](ctx, s.st, scopedKey(ctx, kindSubnet, id))
-	if errors.Is(err, store.ErrNotFound) {
-		return sn, subnetNotFound(id)
-	}
+	sn, _, err := getResource[subnetRecord](ctx, s, kindSubnet, "subnet", "InvalidSubnetID.Malformed", subnetNotFound, id)
 	return sn, err
 }
 

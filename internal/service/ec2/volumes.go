@@ -131,13 +131,7 @@ func (s *Service) getVolume(ctx context.Context, id string) (volumeRecord, error
 	if id == "" {
 		return volumeRecord{}, apierr.InvalidParam("MissingParameter", "The request must contain the parameter volumeId")
 	}
-	if err := checkID(id, "vol", "InvalidVolumeID.Malformed"); err != nil {
-		return volumeRecord{}, err
-	}
-	v, _, err := store.Get[volumeRecord](ctx, s.st, scopedKey(ctx, kindVolume, id))
-	if errors.Is(err, store.ErrNotFound) {
-		return v, volumeNotFound(id)
-	}
+	v, _, err := getResource[volumeRecord](ctx, s, kindVolume, "vol", "InvalidVolumeID.Malformed", volumeNotFound, id)
 	return v, err
 }
 

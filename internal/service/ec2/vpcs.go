@@ -261,14 +261,7 @@ func (s *Service) ModifyVpcAttribute(ctx context.Context, in *api.ModifyVpcAttri
 }
 
 func (s *Service) getVPC(ctx context.Context, id string) (vpcRecord, store.Record, error) {
-	if err := checkID(id, "vpc", "InvalidVpcID.Malformed"); err != nil {
-		return vpcRecord{}, store.Record{}, err
-	}
-	v, rec, err := store.Get[vpcRecord](ctx, s.st, scopedKey(ctx, kindVPC, id))
-	if errors.Is(err, store.ErrNotFound) {
-		return v, rec, vpcNotFound(id)
-	}
-	return v, rec, err
+	return getResource[vpcRecord](ctx, s, kindVPC, "vpc", "InvalidVpcID.Malformed", vpcNotFound, id)
 }
 
 func vpcNotFound(id string) error {
