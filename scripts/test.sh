@@ -33,7 +33,11 @@ fuzztime="${FUZZTIME:-5s}"
 for pkg in $(go list ./internal/... ./api/...); do
   for f in $(go test -list 'Fuzz.*' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
     echo "fuzz $pkg $f"
-    go test -run '^$' -fuzz "^${f}\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+    # Quiet when it passes; a failure shows the fuzzer's output (the failing input, or why the run ended).
+    if ! out=$(go test -run '^$' -fuzz "^${f}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
+      printf '%s\n' "$out" | tail -40
+      exit 1
+    fi
   done
 done
 echo "fuzz done"
